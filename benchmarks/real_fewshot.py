@@ -24,7 +24,7 @@ import torch
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from synprompt_core.alignment import embed_texts, loss_weights, reweight  # noqa: E402
+from synprompt_core.alignment import apply_weights, embed_texts, reweight  # noqa: E402
 from synprompt_core.backbones import load_backbone  # noqa: E402
 from synprompt_core.configs.alignment import EmbeddingConfig, ReweightConfig  # noqa: E402
 from synprompt_core.configs.backbone import BackboneConfig  # noqa: E402
@@ -89,17 +89,25 @@ def example_texts(table, task) -> list[str]:
 
 
 def mmd_weighted(args, task, real, syn) -> tuple:
-    """The synthetic table with SynAlign MMD loss weights (mean 1), and the MMD diagnostics.
+    """The synthetic table after SynAlign MMD reweighting, and the MMD diagnostics.
 
-    MiniLM embeddings of real train vs synthetic texts, default ReweightConfig; embeddings
-    are cached by content under ``--embedding-cache``, so a seed is embedded once.
+    MiniLM embeddings of real train vs synthetic texts, the default ReweightConfig updated
+    with ``--reweight``; embeddings are cached by content under ``--embedding-cache``, so a
+    seed is embedded once.
     """
     embedding = EmbeddingConfig(encoder=args.embedding_encoder)
     real_emb, syn_emb = (
         embed_texts(example_texts(t, task), config=embedding, cache_dir=args.embedding_cache)
         for t in (real, syn)
     )
-    result = reweight(syn=syn_emb, real=real_emb, config=ReweightConfig())
+    config = ReweightConfig.model_validate(args.reweight)
+    result = reweight(
+        syn=syn_emb,
+        real=real_emb,
+        config=config,
+        syn_labels=syn["label"].to_numpy(),
+        real_labels=real["label"].to_numpy(),
+    )
     stats = {
         "mmd_before": result.mmd_before,
         "mmd_after": result.mmd_after,
@@ -107,7 +115,10 @@ def mmd_weighted(args, task, real, syn) -> tuple:
         "n_synthetic": len(syn),
         "solver": result.solver,
     }
-    return syn.assign(weight=loss_weights(result.weights)), stats
+    table = apply_weights(
+        syn, result.weights, use=config.use, seed=config.seed, by_label=config.by_label
+    )
+    return table, stats
 
 
 def run_seed(args, backbone, task, seed, names, mmd_stats=None) -> dict[str, float]:
@@ -198,6 +209,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument(
+        "--reweight",
+        type=json.loads,
+        default={},
+        help='ReweightConfig fields for the mmd variant as JSON, e.g. \'{"use": "loss_weights"}\'',
+    )
+    parser.add_argument(
         "--embedding-encoder", default="minilm", help="sentence encoder for the MMD weights"
     )
     parser.add_argument(
@@ -222,6 +239,8 @@ def main(argv=None) -> dict:
     results = summarise(per_seed, args.methods)
     print_table(task.name, results)
     payload = {"task": task.name, "model": args.model, "steps": args.steps, "results": results}
+    if "paired+surgery+mmd" in args.methods:
+        payload["reweight"] = ReweightConfig.model_validate(args.reweight).model_dump(mode="json")
     if mmd_stats:
         payload["mmd"] = mmd_stats
     if args.json:

@@ -17,9 +17,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from synprompt_core.alignment import (
+    apply_weights,
     embed_texts,
-    loss_weights,
-    resample_indices,
     reweight,
 )
 from synprompt_core.alignment import select_demonstrations as select_clusters
@@ -129,18 +128,12 @@ def select_demonstrations_task(
     return Ref(path=str((folder / "demonstrations.parquet").resolve()), sha256=manifest["sha256"])
 
 
-def weighted_table(config: PipelineConfig, syn: pd.DataFrame, weights: np.ndarray) -> pd.DataFrame:
-    """loss_weights: every row with mean-1 weights; resample: rows drawn by weight, weight 1."""
-    settings = config.alignment.reweight
-    if settings.use == "resample":
-        rows = resample_indices(weights, seed=settings.seed)
-        return syn.iloc[rows].reset_index(drop=True).assign(weight=1.0)
-    return syn.assign(weight=loss_weights(weights))
-
-
 def write_reweight_outputs(folder: Path, config: PipelineConfig, syn, real_emb, syn_emb, result):
     """The weighted synthetic table, its two figures; returns the manifest's body."""
-    table = weighted_table(config, syn, result.weights)
+    settings = config.alignment.reweight
+    table = apply_weights(
+        syn, result.weights, use=settings.use, seed=settings.seed, by_label=settings.by_label
+    )
     digest = table_digest(table)
     write_table(table, folder / "synthetic.parquet", digest=digest)
     title = f"{config.data.task} seed {config.data.seed}: MMD {result.mmd_before:.3g} -> "
@@ -183,7 +176,13 @@ def reweight_synthetic_task(
     if not cached:
         real, syn = read_table(used["train"]), read_table(used["synthetic"])
         real_emb, syn_emb = embed(config, real), embed(config, syn)
-        result = reweight(syn=syn_emb, real=real_emb, config=config.alignment.reweight)
+        result = reweight(
+            syn=syn_emb,
+            real=real_emb,
+            config=config.alignment.reweight,
+            syn_labels=syn["label"].to_numpy(),
+            real_labels=real["label"].to_numpy(),
+        )
         manifest = {
             "key": key,
             **write_reweight_outputs(folder, config, syn, real_emb, syn_emb, result),

@@ -53,6 +53,7 @@ from synprompt_core.alignment.synthesis import (
     synthesise_with_attributes,
 )
 from synprompt_core.alignment.weights import (
+    apply_weights,
     loss_weights,
     project_2d,
     resample_indices,
@@ -60,6 +61,7 @@ from synprompt_core.alignment.weights import (
 )
 
 __all__ = [
+    "apply_weights",
     "Demonstration",
     "DemonstrationGroup",
     "DemonstrationSelection",

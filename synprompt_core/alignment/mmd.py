@@ -146,17 +146,30 @@ def rff_features(
     return np.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]
 
 
-def reweight(*, syn: np.ndarray, real: np.ndarray, config: ReweightConfig) -> MMDResult:
+def reweight(
+    *,
+    syn: np.ndarray,
+    real: np.ndarray,
+    config: ReweightConfig,
+    syn_labels: np.ndarray | None = None,
+    real_labels: np.ndarray | None = None,
+) -> MMDResult:
     """Learn simplex weights on ``syn`` (n, d) minimising MMD to ``real`` (m, d).
 
     Args:
         syn: synthetic embeddings; never modified.
         real: real embeddings, same dimension.
         config: solver, bandwidth, feature and optimiser settings.
+        syn_labels, real_labels: (n,) and (m,) labels. Given both and ``config.by_label``,
+            each label's synthetic rows are matched to that label's real rows only, and each
+            label keeps its share of the synthetic rows as its share of the weight, so the
+            reweighting never changes the label balance. A label with no real rows keeps
+            uniform weights within its share.
 
     Returns:
         MMDResult. MMD before/after are exact for the exact solver and RFF estimates for
-        the RFF solver (exact ones would cost O(n^2)).
+        the RFF solver (exact ones would cost O(n^2)); with labels they are the
+        share-weighted means over labels of the per-label MMDs.
     """
     check_embeddings(syn=syn, real=real)
     solver = config.solver
@@ -172,7 +185,12 @@ def reweight(*, syn: np.ndarray, real: np.ndarray, config: ReweightConfig) -> MM
         seed=config.seed,
     )  # fmt: skip
     solve = _solve_exact if solver == "exact" else _solve_rff
-    weights, before, after, steps = solve(syn_x, real_x, bws, config)
+    if config.by_label and syn_labels is not None and real_labels is not None:
+        weights, before, after, steps = _solve_by_label(
+            solve, syn_x, real_x, np.asarray(syn_labels), np.asarray(real_labels), bws, config
+        )
+    else:
+        weights, before, after, steps = solve(syn_x, real_x, bws, config)
     return MMDResult(
         weights=weights,
         mmd_before=float(np.sqrt(before)),
@@ -182,6 +200,29 @@ def reweight(*, syn: np.ndarray, real: np.ndarray, config: ReweightConfig) -> MM
         bandwidths=bws,
         steps=steps,
     )
+
+
+def _solve_by_label(solve, syn, real, syn_labels, real_labels, bws, config):
+    """Class-conditional MMD: one solve per label, each label's mass = its share of rows."""
+    if syn_labels.shape != (syn.shape[0],) or real_labels.shape != (real.shape[0],):
+        raise ValueError(
+            f"labels must match the embeddings: {syn_labels.shape} synthetic labels for "
+            f"{syn.shape[0]} rows, {real_labels.shape} real labels for {real.shape[0]} rows"
+        )
+    weights = np.zeros(syn.shape[0])
+    before = after = 0.0
+    steps = 0
+    for label in np.unique(syn_labels):
+        rows = np.flatnonzero(syn_labels == label)
+        share = rows.size / syn.shape[0]
+        targets = real[real_labels == label]
+        if targets.shape[0] == 0:  # nothing to match: this label stays uniform
+            weights[rows] = share / rows.size
+            continue
+        w, b, a, k = solve(syn[rows], targets, bws, config)
+        weights[rows] = share * w
+        before, after, steps = before + share * b, after + share * a, max(steps, k)
+    return weights / weights.sum(), before, after, steps
 
 
 def weight_cap(n: int, config: ReweightConfig) -> float | None:

@@ -114,10 +114,17 @@ class ReweightConfig(StageConfig):
         description="Box bound of kernel mean matching: no row weighs more than max_weight/n "
         "(so the effective sample size stays >= n/max_weight); null = unbounded simplex",
     )
+    by_label: bool = Field(
+        default=True,
+        description="Match each label's synthetic rows to that label's real rows and keep "
+        "every label's share of the total weight (class-conditional MMD); off: one MMD over "
+        "all rows, which can shift the label balance of the synthetic set",
+    )
     use: Literal["loss_weights", "resample"] = Field(
-        default="loss_weights",
-        description="loss_weights: per-example loss weights (mean 1); resample: draw rows by "
-        "weight",
+        default="resample",
+        description="resample: draw the synthetic rows by weight (SynAlign's sampling "
+        "weights; every batch slot holds a row that counts); loss_weights: keep every row "
+        "with a per-example loss weight (mean 1)",
     )
     seed: int = Field(default=42, description="Seed for RFF frequencies and subsampling")
 

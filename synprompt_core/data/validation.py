@@ -62,12 +62,19 @@ def encode_label(value: Any, task: TaskSpec) -> int:
 
 
 def _encode_labels(values: Sequence[Any], task: TaskSpec, path: str | Path) -> list[int]:
+    known: dict[tuple[type, Any], int] = {}  # a column repeats a handful of raw labels
     out = []
     for row, value in enumerate(values, start=1):
-        try:
-            out.append(encode_label(value, task))
-        except ValueError as err:
-            raise DataError(str(err), path=path, row=row, field="label") from None
+        key = (type(value), value) if isinstance(value, (str, int)) else None
+        code = known.get(key) if key is not None else None
+        if code is None:
+            try:
+                code = encode_label(value, task)
+            except ValueError as err:
+                raise DataError(str(err), path=path, row=row, field="label") from None
+            if key is not None:
+                known[key] = code
+        out.append(code)
     return out
 
 

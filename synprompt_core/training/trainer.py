@@ -46,7 +46,7 @@ def synthetic_weights(syn: pd.DataFrame | None, *, use_weights: bool) -> torch.T
         return torch.ones(0)
     if not use_weights or "weight" not in syn.columns:
         return torch.ones(len(syn))
-    w = torch.as_tensor(syn["weight"].to_numpy(dtype="float64"), dtype=torch.float32)
+    w = torch.tensor(syn["weight"].to_numpy(dtype="float64"), dtype=torch.float32)
     if not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
         raise ValueError("synthetic weights must be finite, non-negative and not all zero")
     return w * (len(w) / w.sum())

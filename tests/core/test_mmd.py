@@ -6,10 +6,12 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from pydantic import ValidationError
 
 from synprompt_core.alignment import (
+    apply_weights,
     loss_weights,
     mmd2,
     project_2d,
@@ -195,3 +197,60 @@ def test_weight_cap_bounds_every_weight_and_keeps_the_sample_large():
     assert capped.mmd_after < capped.mmd_before and free.mmd_after <= capped.mmd_after + 1e-9
     projected = project_to_capped_simplex(rng.standard_normal(50), 0.05)
     assert abs(projected.sum() - 1) < 1e-9 and projected.max() <= 0.05 + 1e-9
+
+
+@pytest.mark.parametrize("solver", ["exact", "rff"])
+def test_by_label_keeps_the_label_balance_and_matches_within_each_label(solver):
+    # Label 0's synthetic rows all sit near the real rows; label 1's are half shifted.
+    # A global MMD moves mass from label 1 to label 0; per label, each keeps its share
+    # and label 1's in-distribution half takes the weight.
+    rng = np.random.default_rng(5)
+    real = np.vstack([rng.standard_normal((40, 8)), rng.standard_normal((40, 8)) + 2.0])
+    real_labels = np.array([0] * 40 + [1] * 40)
+    syn = np.vstack(
+        [
+            rng.standard_normal((300, 8)),  # label 0, in distribution
+            rng.standard_normal((50, 8)) + 2.0,  # label 1, in distribution
+            rng.standard_normal((50, 8)) - 3.0,  # label 1, far off
+        ]
+    )
+    syn_labels = np.array([0] * 300 + [1] * 100)
+    config = ReweightConfig(solver=solver, n_features=4096)
+    per = reweight(
+        syn=syn, real=real, config=config, syn_labels=syn_labels, real_labels=real_labels
+    )
+    assert per.weights.min() >= 0 and abs(per.weights.sum() - 1) < 1e-9
+    assert abs(per.weights[:300].sum() - 0.75) < 1e-9  # label 0 keeps its 300/400 share
+    assert per.weights[300:350].sum() > 0.8 * per.weights[300:].sum()
+    assert per.mmd_after < per.mmd_before
+    off = ReweightConfig(solver=solver, n_features=4096, by_label=False)
+    pooled = reweight(
+        syn=syn, real=real, config=off, syn_labels=syn_labels, real_labels=real_labels
+    )
+    assert pooled.weights[:300].sum() < 0.7  # the global match shifts the label balance
+
+
+def test_by_label_rejects_labels_that_do_not_fit_and_keeps_a_label_without_real_rows_uniform():
+    rng = np.random.default_rng(6)
+    real, syn = rng.standard_normal((20, 4)), rng.standard_normal((30, 4))
+    with pytest.raises(ValueError, match="30 rows"):
+        reweight(syn=syn, real=real, config=ReweightConfig(), syn_labels=np.zeros(29),
+                 real_labels=np.zeros(20))  # fmt: skip
+    syn_labels = np.array([0] * 20 + [1] * 10)
+    res = reweight(syn=syn, real=real, config=ReweightConfig(), syn_labels=syn_labels,
+                   real_labels=np.zeros(20))  # fmt: skip
+    assert np.allclose(res.weights[20:], 1 / 30)
+
+
+def test_apply_weights_resamples_by_label_or_sets_mean_one_loss_weights():
+    table = pd.DataFrame({"text_a": [f"t{i}" for i in range(6)], "label": [0, 0, 0, 0, 1, 1]})
+    weights = np.array([0.5, 0.0, 0.0, 0.1, 0.4, 0.0])
+    drawn = apply_weights(table, weights, use="resample", seed=0, by_label=True)
+    assert drawn["label"].tolist() == [0, 0, 0, 0, 1, 1]  # label counts kept exactly
+    assert set(drawn["text_a"]) <= {"t0", "t3", "t4"}  # zero-weight rows never drawn
+    assert (drawn["weight"] == 1.0).all()
+    assert drawn.equals(apply_weights(table, weights, use="resample", seed=0, by_label=True))
+    weighted = apply_weights(table, weights, use="loss_weights", seed=0)
+    assert weighted["weight"].tolist() == pytest.approx([3.0, 0, 0, 0.6, 2.4, 0])
+    with pytest.raises(ValueError, match="5 weights for a table of 6 rows"):
+        apply_weights(table, weights[:5] / weights[:5].sum(), use="resample", seed=0)

@@ -69,3 +69,12 @@ def smoke_config(tmp_path: Path, model: Path, **tuning) -> dict:
         },
         "tracking": {"experiment": "smoke", "output_dir": str(tmp_path / "out")},
     }
+
+
+def with_new_eval_batch(config):
+    """The same experiment with another evaluation batch size: an operational knob that no
+    stage's cache key holds, so the pipeline-level record misses and every stage cache hits."""
+    tuning = config.prompt_tuning.model_copy(
+        update={"eval_batch_size": config.prompt_tuning.eval_batch_size + 1}
+    )
+    return config.model_copy(update={"prompt_tuning": tuning})

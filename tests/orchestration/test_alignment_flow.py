@@ -13,8 +13,9 @@ from mlflow.tracking import MlflowClient
 from flows.alignment import synthesize_flow
 from flows.pipeline import synprompt_pipeline
 from synprompt_core.configs.pipeline import PipelineConfig
+from synprompt_core.data import read_synthetic
 from synprompt_core.references import Ref, file_digest
-from tests.orchestration.conftest import smoke_config
+from tests.orchestration.conftest import smoke_config, with_new_eval_batch
 
 
 def alignment_config(tmp, encoder, *, budget: int = 2, experiment: str = "align") -> dict:
@@ -78,19 +79,21 @@ def test_reweighting_logs_mmd_ess_plots_and_the_weighted_dataset(finished):
 
 
 def test_prompt_tuning_trains_on_the_weighted_synthetic_set(finished):
-    _, result, client = finished
+    config, result, client = finished
     runs = children(client, result["run_id"])
     used = {d.dataset.name: d.dataset for d in runs["prompt_tuning"].inputs.dataset_inputs}
     produced = runs["reweight_synthetic"].inputs.dataset_inputs[0].dataset
     assert used["synthetic"].digest == produced.digest
-    weights = pd.read_parquet(json.loads(used["synthetic"].source)["uri"])["weight"]
-    assert weights.mean() == pytest.approx(1.0)
-    assert weights.std() > 1e-3  # non-uniform: MMD weights, not the default ones
+    drawn = pd.read_parquet(json.loads(used["synthetic"].source)["uri"])
+    original = read_synthetic(config.data)
+    assert (drawn["weight"] == 1.0).all()  # default: rows drawn by their MMD weight
+    assert drawn["label"].value_counts().to_dict() == original["label"].value_counts().to_dict()
+    assert drawn["text_a"].value_counts().max() > 1  # favoured rows drawn more than once
 
 
 def test_second_run_reuses_the_alignment_stages(finished):
     config, first, client = finished
-    again = synprompt_pipeline(config)
+    again = synprompt_pipeline(with_new_eval_batch(config))
     runs = children(client, again["run_id"])
     for stage in ("select_demonstrations", "reweight_synthetic"):
         assert runs[stage].data.tags["cached"] == "true"

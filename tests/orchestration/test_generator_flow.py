@@ -18,7 +18,7 @@ from synprompt_core.generator.errors import GeneratorError
 from tasks import tracking
 from tasks.preflight import PreflightError
 from tests.conftest import SHARED
-from tests.orchestration.conftest import smoke_config
+from tests.orchestration.conftest import smoke_config, with_new_eval_batch
 
 TINY_GPT2 = SHARED / "models" / "tiny-gpt2-sst2"
 pytestmark = pytest.mark.skipif(not TINY_GPT2.is_dir(), reason=f"{TINY_GPT2} is not present")
@@ -105,7 +105,7 @@ def test_generated_set_is_auditable_and_counted(finished):
 
 def test_second_run_reuses_both_generator_stages(finished):
     config, first, client = finished
-    again = synprompt_pipeline(config)
+    again = synprompt_pipeline(with_new_eval_batch(config))
     runs = children(client, again["run_id"])
     for stage in STAGES[:2]:
         assert runs[stage].info.status == "FINISHED"

@@ -7,7 +7,7 @@ from mlflow.tracking import MlflowClient
 
 from flows.pipeline import synprompt_pipeline
 from synprompt_core.configs.pipeline import PipelineConfig
-from tests.orchestration.conftest import smoke_config
+from tests.orchestration.conftest import smoke_config, with_new_eval_batch
 
 EXPECTED_ARTIFACTS = {
     "prompt.safetensors",
@@ -66,9 +66,27 @@ def test_child_run_holds_prompt_tables_plot_and_datasets(finished):
     assert "paired+surgery" in open(local).read()
 
 
-def test_second_run_reuses_the_finished_stage(finished):
+def test_second_run_reuses_the_recorded_result_without_walking_the_stages(finished):
     config, first = finished
     again = synprompt_pipeline(config)
     assert again["cached"] is True and first["cached"] is False
     assert again["test_accuracy"] == first["test_accuracy"]
     assert again["run_id"] != first["run_id"]
+    client = MlflowClient(again["tracking_uri"])
+    parent = client.get_run(again["run_id"])
+    assert parent.data.tags["synprompt.cached_from"] == first["run_id"]
+    assert parent.data.metrics["test_accuracy"] == first["test_accuracy"]
+    kids = f"tags.mlflow.parentRunId = '{again['run_id']}'"
+    assert client.search_runs([parent.info.experiment_id], kids) == []
+
+
+def test_an_operational_change_reruns_no_stage_but_logs_each(finished):
+    config, first = finished
+    again = synprompt_pipeline(with_new_eval_batch(config))
+    client = MlflowClient(again["tracking_uri"])
+    parent = client.get_run(again["run_id"])
+    assert "synprompt.cached_from" not in parent.data.tags
+    kids = f"tags.mlflow.parentRunId = '{again['run_id']}'"
+    (child,) = client.search_runs([parent.info.experiment_id], kids)
+    assert child.data.tags["cached"] == "true"
+    assert again["test_accuracy"] == first["test_accuracy"]
