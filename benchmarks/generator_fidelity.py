@@ -195,9 +195,10 @@ def parse_args() -> argparse.Namespace:
         "train for SST-2, else the task's LM-BFF test split",
     )
     p.add_argument("--oracle-size", type=int, default=8000)
-    p.add_argument("--steps", type=int, default=40)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=0.3)
+    tuning = GeneratorConfig()  # the tuning budget a user gets by default
+    p.add_argument("--steps", type=int, default=tuning.steps)
+    p.add_argument("--batch-size", type=int, default=tuning.batch_size)
+    p.add_argument("--lr", type=float, default=tuning.lr)
     p.add_argument("--init-words", default="meanings", choices=["meanings", "verbalizers"])
     p.add_argument("--prompt-length", type=int, default=10)
     p.add_argument("--max-length", type=int, default=40)

@@ -93,7 +93,13 @@ def write_outputs(folder: Path, config: PipelineConfig, outcome: PromptTuningOut
     }
 
 
-def train_and_write(config: PipelineConfig, inputs: dict[str, Ref], key: str, folder: Path) -> dict:
+def train_and_write(
+    config: PipelineConfig,
+    inputs: dict[str, Ref],
+    key: str,
+    folder: Path,
+    on_step: tracking.LiveHistory | None = None,
+) -> dict:
     """Train (resuming from a checkpoint if one exists), score, write outputs, then manifest."""
     tables = {name: read_table(ref) for name, ref in inputs.items()}
     backbone = load_backbone(config.backbone, get_task(config.data.task))
@@ -107,6 +113,7 @@ def train_and_write(config: PipelineConfig, inputs: dict[str, Ref], key: str, fo
         zero_shot=config.zero_shot_baseline,
         checkpoint_dir=folder / "checkpoint",
         fingerprint=key,
+        on_step=on_step,
     )
     manifest = {"key": key, **write_outputs(folder, config, outcome)}
     write_manifest(folder, manifest)
@@ -121,11 +128,13 @@ def tune_soft_prompt(config: PipelineConfig, inputs: dict[str, Ref], run: tuple[
     folder = stage_dir(config.tracking.output_dir, STAGE, key)
     manifest = read_manifest(folder)
     cached = manifest is not None
+    # curves reach MLflow with each checkpoint: after a crash, both end at the same step
+    live = tracking.LiveHistory(uri, run_id, every=config.prompt_tuning.checkpoint_every)
     if not cached:
         with device_slot(config.backbone.device):  # a fleet never oversubscribes a device
-            manifest = train_and_write(config, inputs, key, folder)
+            manifest = train_and_write(config, inputs, key, folder, on_step=live)
     tracking.set_tags(uri, run_id, {"cache_key": key, "cached": str(cached).lower()})
-    tracking.log_history(uri, run_id, pd.read_csv(folder / "history.csv").to_dict("records"))
+    live.finish(pd.read_csv(folder / "history.csv").to_dict("records"))
     tracking.log_metrics(uri, run_id, manifest["summary"])
     for name in manifest["files"]:
         tracking.log_artifact(uri, run_id, folder / name)

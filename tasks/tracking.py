@@ -193,6 +193,32 @@ def log_history(uri: str, run_id: str, history: list[dict[str, float]]) -> None:
         client.log_batch(run_id, metrics=items[start : start + BATCH], synchronous=True)
 
 
+class LiveHistory:
+    """Per-step metrics sent every ``every`` steps while a stage trains, so its curves
+    grow in the MLflow UI during the run rather than appearing at the end."""
+
+    def __init__(self, uri: str, run_id: str, *, every: int) -> None:
+        self.uri, self.run_id, self.every = uri, run_id, max(every, 1)
+        self.pending: list[dict[str, float]] = []
+        self.sent: set[int] = set()
+
+    def __call__(self, step: int, metrics: dict[str, float]) -> None:
+        self.pending.append({"step": float(step), **metrics})
+        if step % self.every == 0:
+            self.flush()
+
+    def flush(self) -> None:
+        log_history(self.uri, self.run_id, self.pending)
+        self.sent.update(int(row["step"]) for row in self.pending)
+        self.pending = []
+
+    def finish(self, history: list[dict[str, float]]) -> None:
+        """Send what is pending, then every step of ``history`` not sent yet (steps done
+        before a resume, or all of them when the stage came from the cache)."""
+        self.flush()
+        log_history(self.uri, self.run_id, [r for r in history if int(r["step"]) not in self.sent])
+
+
 def set_tags(uri: str, run_id: str, tags: dict[str, str]) -> None:
     client = client_for(uri)
     for key, value in tags.items():

@@ -27,11 +27,17 @@ from tests.orchestration.cli_runs import (
 from tests.orchestration.conftest import smoke_config
 
 MAX_STEPS = 40
+CHECKPOINT_EVERY = 5
 
 
 def tuning_config(tmp: Path, model: Path, output_dir: Path) -> dict:
     config = smoke_config(
-        tmp, model, max_steps=MAX_STEPS, eval_every=10, checkpoint_every=5, patience=0
+        tmp,
+        model,
+        max_steps=MAX_STEPS,
+        eval_every=10,
+        checkpoint_every=CHECKPOINT_EVERY,
+        patience=0,
     )
     config["tracking"] = {"experiment": "kill-resume", "output_dir": str(output_dir)}
     return config
@@ -116,6 +122,16 @@ def test_prompt_tuning_resumed_from_its_checkpoint(runs):
     assert child.data.tags["cached"] == "false"
     steps = sorted(m.step for m in client.get_metric_history(child.info.run_id, "train_loss"))
     assert steps == list(range(1, MAX_STEPS + 1)), "the history before the kill is kept"
+
+
+def test_the_killed_run_had_sent_its_curves_up_to_the_checkpoint(runs):
+    run_id, uri = runs["resumed_run"]
+    client = MlflowClient(uri)
+    experiment = client.get_run(run_id).info.experiment_id
+    stage = "tags.`synprompt.stage` = 'prompt_tuning' and attributes.status = 'FAILED'"
+    (killed,) = client.search_runs([experiment], stage)
+    steps = {m.step for m in client.get_metric_history(killed.info.run_id, "train_loss")}
+    assert set(range(1, CHECKPOINT_EVERY + 1)) <= steps  # live, before the process died
 
 
 def test_resumed_result_equals_an_uninterrupted_run(runs):
