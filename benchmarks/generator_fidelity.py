@@ -143,7 +143,7 @@ def run_mode(args, task, name, real, model, tok, encoder, oracle, seed) -> dict:
         max_length=args.max_length,
         lr=args.lr,
         init_words=args.init_words,
-        **MODES[name],
+        **{**MODES[name], **args.generator},
     )
     start = time.perf_counter()
     result = tune_generator(model=model, tokenizer=tok, examples=real, task=task, config=cfg)
@@ -206,6 +206,12 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--max-new-tokens", type=int, default=32)
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--top-p", type=float, default=0.9)
+    p.add_argument(
+        "--generator",
+        type=json.loads,
+        default={},
+        help="more GeneratorConfig fields as JSON, e.g. '{\"weight_lr\": 0.001}'",
+    )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--quick", action="store_true", help="2 seeds, 15 steps, 32 rows per label")
     p.add_argument("--cache-dir", default="bench-out/cache")

@@ -233,16 +233,25 @@ def main(argv=None) -> dict:
     task = get_task(args.task)
     backbone = load_backbone(BackboneConfig(kind=args.kind, model=args.model), task)
     mmd_stats: dict[str, dict] = {}
-    per_seed = {
-        seed: run_seed(args, backbone, task, seed, args.methods, mmd_stats) for seed in args.seeds
+    per_seed: dict[int, dict[str, float]] = {}
+    for seed in args.seeds:  # the JSON is rewritten after every seed: a long run keeps its part
+        per_seed[seed] = run_seed(args, backbone, task, seed, args.methods, mmd_stats)
+        payload = write_payload(args, task, per_seed, mmd_stats)
+    print_table(task.name, payload["results"])
+    return payload
+
+
+def write_payload(args, task, per_seed: dict, mmd_stats: dict) -> dict:
+    payload = {
+        "task": task.name,
+        "model": args.model,
+        "steps": args.steps,
+        "results": summarise(per_seed, args.methods),
     }
-    results = summarise(per_seed, args.methods)
-    print_table(task.name, results)
-    payload = {"task": task.name, "model": args.model, "steps": args.steps, "results": results}
-    if "paired+surgery+mmd" in args.methods:
-        payload["reweight"] = ReweightConfig.model_validate(args.reweight).model_dump(mode="json")
     if mmd_stats:
         payload["mmd"] = mmd_stats
+    if "paired+surgery+mmd" in args.methods:
+        payload["reweight"] = ReweightConfig.model_validate(args.reweight).model_dump(mode="json")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(payload, indent=2))

@@ -43,6 +43,11 @@ class GeneratorConfig(StageConfig):
     lr: float = Field(
         default=0.3, gt=0, description="Adam learning rate of the prompts (and SoftSRV nets)"
     )
+    lr_scale: Literal["embedding_rms", "absolute"] = Field(
+        default="embedding_rms",
+        description="embedding_rms: lr is in units of the generator's input-embedding RMS, so "
+        "one default fits models whose embeddings differ in scale; absolute: lr as given",
+    )
     lookahead_lr: float = Field(
         default=1.0,
         gt=0,

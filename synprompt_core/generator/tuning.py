@@ -151,6 +151,14 @@ def _cpu_state(module: torch.nn.Module | None) -> dict[str, Tensor] | None:
     return None if module is None else {k: v.detach().cpu() for k, v in module.state_dict().items()}
 
 
+def prompt_lr(config: GeneratorConfig, embeddings: Tensor) -> float:
+    """The prompts' Adam step size: ``lr`` times the embedding RMS unless ``absolute``."""
+    if config.lr_scale == "absolute":
+        return config.lr
+    with torch.no_grad():
+        return config.lr * float(embeddings.float().pow(2).mean().sqrt())
+
+
 def _label_modules(model, tokenizer, task, config):
     """Label prompts Q, and for fewgen/dawgen the weight net W, with their optimisers."""
     embeddings = model.get_input_embeddings().weight
@@ -161,7 +169,7 @@ def _label_modules(model, tokenizer, task, config):
         label_words=list(label_words(task, config)),
         seed=config.seed,
     ).to(embeddings.device)
-    q_opt = torch.optim.Adam(prompts.parameters(), lr=config.lr)
+    q_opt = torch.optim.Adam(prompts.parameters(), lr=prompt_lr(config, embeddings))
     if config.mode not in ("fewgen", "dawgen"):
         return prompts, q_opt, None, None
     ensure_bilevel_attention(model)
@@ -222,7 +230,7 @@ def _tune_softsrv(
         hidden=config.softsrv_hidden,
         seed=config.seed,
     ).to(table.device)
-    opt = torch.optim.Adam(module.parameters(), lr=config.lr)
+    opt = torch.optim.Adam(module.parameters(), lr=prompt_lr(config, table))
     ctx = contexts.to(table.device)
 
     def step_fn(step: int) -> StepStats:

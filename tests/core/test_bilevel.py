@@ -14,7 +14,7 @@ from synprompt_core.generator.loading import load_generator
 from synprompt_core.generator.prompts import build_label_prompts
 from synprompt_core.generator.sequences import encode_examples
 from synprompt_core.generator.state import load_generator_result, save_generator_result
-from synprompt_core.generator.tuning import tune_generator
+from synprompt_core.generator.tuning import prompt_lr, tune_generator
 from synprompt_core.generator.weight_net import WeightNet
 from tests.core.generator_models import SENTIMENT, build_tiny_gpt2, sentiment_examples
 
@@ -177,3 +177,10 @@ def test_prompt_longer_than_context_fails_before_training(tiny_path):
         tune_generator(
             model=model, tokenizer=tok, examples=sentiment_examples(), task=SENTIMENT, config=cfg
         )
+
+
+def test_prompt_lr_is_in_units_of_the_embedding_scale_unless_absolute():
+    table = torch.full((10, 4), 2.0)  # RMS 2: a model whose embeddings are 2x larger
+    assert prompt_lr(GeneratorConfig(lr=0.3), table) == pytest.approx(0.6)
+    assert prompt_lr(GeneratorConfig(lr=0.3), table / 20) == pytest.approx(0.03)
+    assert prompt_lr(GeneratorConfig(lr=0.3, lr_scale="absolute"), table) == 0.3
