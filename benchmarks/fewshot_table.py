@@ -1,0 +1,79 @@
+"""Merge ``real_fewshot.py --json`` files of one task into one Markdown table.
+
+Runs of different methods (or seeds) on the same task merge cell by cell; a later file
+wins where two give the same method and seed. The last column compares each method with
+``real_only`` on the seeds both have. Example:
+
+    python benchmarks/fewshot_table.py sst2.json sst2_mmd.json --json merged.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+ORDER = [  # the real_fewshot.py methods, in the order of the paper's tables
+    "zero_shot",
+    "syn_only",
+    "real_only",
+    "real+syn",
+    "paired",
+    "paired+surgery",
+    "paired+surgery+spt",
+    "paired+surgery+mmd",
+]
+
+
+def merge(payloads: list[dict]) -> dict:
+    tasks = {p["task"] for p in payloads}
+    if len(tasks) != 1:
+        raise SystemExit(f"one task per table, got {sorted(tasks)}")
+    per_seed: dict[str, dict[str, float]] = {}
+    for payload in payloads:
+        for name, row in payload["results"].items():
+            per_seed.setdefault(name, {}).update(row["per_seed"])
+    results = {}
+    for name in sorted(per_seed, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER)):
+        values = per_seed[name]
+        arr = np.array(list(values.values()))
+        results[name] = {"mean": float(arr.mean()), "std": float(arr.std()), "per_seed": values}
+    return {"task": tasks.pop(), "results": results}
+
+
+def markdown(merged: dict) -> str:
+    results = merged["results"]
+    seeds = sorted({s for row in results.values() for s in row["per_seed"]}, key=int)
+    base = results.get("real_only", {}).get("per_seed", {})
+    lines = [
+        "| method | " + " | ".join(f"seed {s}" for s in seeds)
+        + " | mean ± std (n) | vs real_only, same seeds |",
+        "|---" * (len(seeds) + 3) + "|",
+    ]  # fmt: skip
+    for name, row in results.items():
+        cells = [f"{row['per_seed'][s]:.2f}" if s in row["per_seed"] else "" for s in seeds]
+        shared = [s for s in row["per_seed"] if s in base]
+        delta = ""
+        if name != "real_only" and shared:
+            diff = np.mean([row["per_seed"][s] - base[s] for s in shared])
+            delta = f"{diff:+.2f}"
+        summary = f"{row['mean']:.2f} ± {row['std']:.2f} ({len(row['per_seed'])})"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {summary} | {delta} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--json", type=Path, help="write the merged results here")
+    args = parser.parse_args()
+    merged = merge([json.loads(f.read_text()) for f in args.files])
+    print(f"**{merged['task']}**\n\n{markdown(merged)}")
+    if args.json:
+        args.json.write_text(json.dumps(merged, indent=2))
+
+
+if __name__ == "__main__":
+    main()
