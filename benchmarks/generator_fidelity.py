@@ -235,15 +235,16 @@ def main() -> None:
         real = read_lmbff_split(args.data_root, task, k=args.k, seed=seed, split="train")
         for name in args.modes:
             model, tok = load_generator(GeneratorConfig(model=args.model, **MODES[name]))
-            scores[name].append(run_mode(args, task, name, real, model, tok, encoder, oracle, seed))
-            print(f"seed {seed} {name}: {scores[name][-1]}", flush=True)
-    report(args, task, scores)
+            run = run_mode(args, task, name, real, model, tok, encoder, oracle, seed)
+            scores[name].append({"seed": seed, **run})
+            print(f"seed {seed} {name}: {run}", flush=True)
+        report(args, task, scores)  # after every seed: a long run keeps what it finished
 
 
 def report(args, task, scores: dict[str, list[dict]]) -> None:
     chance = 100.0 / task.num_labels
     print(
-        f"\n{task.name}, {len(args.seeds)} seeds, {args.n_per_label} rows/label, "
+        f"\n{task.name}, {len(next(iter(scores.values())))} seeds, {args.n_per_label} rows/label, "
         f"{args.steps} steps; chance fidelity {chance:.1f}%"
     )
     print("| mode | fidelity % | distinct-2 | MMD^2 | kept | s/seed |\n|---|---|---|---|---|---|")

@@ -59,7 +59,13 @@ class GeneratorConfig(StageConfig):
     max_length: int = Field(
         default=64, ge=4, description="Max tokens of an example's text kept for training"
     )
-    weight_lr: float = Field(default=0.01, gt=0, description="Adam learning rate of weight net W")
+    weight_lr: float = Field(
+        default=0.001,
+        gt=0,
+        description="Adam learning rate of weight net W. Adam moves a linear W by about this "
+        "much per coordinate each step, so its scores grow with the step count; too high and "
+        "the token weights collapse onto a few tokens (watch weight_entropy_norm)",
+    )
     weight_hidden: int = Field(
         default=0, ge=0, description="Hidden width of weight net W (0: linear map R^d -> R)"
     )
