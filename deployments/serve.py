@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "deployments" / "prefect.yaml"
 PIPELINE = "flows/pipeline.py:synprompt_pipeline"
 ABLATION = "flows/ablation.py:ablation_flow"
+POOL = "synprompt-process"  # the process work pool of prefect.yaml
 
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -104,6 +105,31 @@ def build_deployments(specs: list[DeploymentSpec]) -> list:
         )
         for spec in specs
     ]
+
+
+def deploy_to_pool(specs: list[DeploymentSpec], *, work_pool: str = POOL) -> list[str]:
+    """Register each parameter file as a deployment on ``work_pool``; returns their ids.
+
+    The flow code is pulled from this checkout (``from_source``), so a process worker
+    started anywhere on this machine runs it; parameters are the validated config itself.
+    """
+    from prefect.flows import Flow
+
+    ids = []
+    for spec in specs:
+        remote = Flow.from_source(source=str(ROOT), entrypoint=spec.entrypoint)
+        deployment_id = remote.deploy(
+            name=spec.name,
+            work_pool_name=work_pool,
+            parameters=load_parameters(spec),
+            cron=list(spec.crons) or None,
+            description=spec.description,
+            tags=list(spec.tags),
+            print_next_steps=False,
+            ignore_warnings=True,  # the process-pool advice is what we chose
+        )
+        ids.append(str(deployment_id))
+    return ids
 
 
 def serve_deployments(params: list[Path] | None = None) -> None:

@@ -167,16 +167,24 @@ def serve(params: ParamsOption = None) -> None:
 
 @app.command()
 def deploy(params: ParamsOption = None) -> None:
-    """Store parameter files as Prefect variables, then `prefect deploy --all` to the pool."""
+    """Register deployments on the synprompt-process work pool.
+
+    With no --params: every deployment of deployments/prefect.yaml (its parameter files
+    stored as the Prefect variables it reads, then `prefect deploy --all`). With --params:
+    one deployment per file, named after the file.
+    """
     import subprocess
 
     apply_defaults()
     module = _deployments_module()
     specs = [module.spec_for_file(p) for p in params] if params else module.read_manifest()
     try:
+        if params:
+            for spec, deployment_id in zip(specs, module.deploy_to_pool(specs), strict=True):
+                typer.echo(f"deployed {spec.name} ({deployment_id}) to pool {module.POOL}")
+            return
         module.sync_variables(specs)
     except ValueError as err:
         _fail(str(err))
-    command = ["prefect", "--no-prompt", "deploy", "--prefect-file", str(module.MANIFEST)]
-    command += [arg for s in specs for arg in ("--name", s.name)] if params else ["--all"]
+    command = ["prefect", "--no-prompt", "deploy", "--prefect-file", str(module.MANIFEST), "--all"]
     raise typer.Exit(subprocess.call(command, cwd=module.ROOT))

@@ -139,3 +139,41 @@ def test_served_smoke_deployment_runs_and_is_tracked(served):
     )
     assert "prompt_tuning" in {c.data.tags["synprompt.stage"] for c in children}
     assert all(c.info.status == "FINISHED" for c in children)
+
+
+def test_deployed_to_the_process_pool_and_run_by_a_worker(server, tiny_encoder, tmp_path):
+    """The README's path: a work pool, `synprompt deploy`, a triggered run, a worker."""
+    from prefect import get_client
+    from prefect.deployments import run_deployment
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    env = server
+    params = tmp_path / "pooled-tiny.yaml"
+    config = smoke_config(tmp_path, tiny_encoder, max_steps=2, eval_every=2, checkpoint_every=2)
+    config["tracking"]["experiment"] = "pooled"
+    params.write_text(yaml.safe_dump(config))
+    prefect = [PY, "-m", "prefect"]
+    pool = [*prefect, "work-pool", "create", "synprompt-process", "--type", "process"]
+    subprocess.run(pool, env=env, cwd=tmp_path, check=True, capture_output=True)
+    deploy = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "synprompt"), "deploy", "--params", str(params)],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert deploy.returncode == 0, deploy.stderr
+    assert "deployed pooled-tiny" in deploy.stdout
+    with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
+        flow_run = run_deployment("synprompt-pipeline/pooled-tiny", timeout=0)
+        worker = [*prefect, "worker", "start", "--pool", "synprompt-process", "--run-once"]
+        subprocess.run(worker, env=env, cwd=tmp_path, check=True, capture_output=True, timeout=300)
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(flow_run.id).state
+    assert state.is_completed(), state
+
+    uri = f"sqlite:///{Path(config['tracking']['output_dir']).resolve() / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("pooled")
+    (parent,) = client.search_runs(
+        [experiment.experiment_id],
+        f"tags.`prefect.flow_run_id` = '{flow_run.id}' and tags.`synprompt.stage` = 'pipeline'",
+    )
+    assert parent.info.status == "FINISHED" and "test_accuracy" in parent.data.metrics
