@@ -75,7 +75,13 @@ class GeneratorConfig(StageConfig):
         "sigmoid scores divided by their sum",
     )
     margin: float = Field(default=1.0, ge=0, description="Margin of L_dist (cosine similarity)")
-    dist_lambda: float = Field(default=0.1, ge=0, description="Coefficient of L_dist (dawgen)")
+    dist_lambda: float = Field(
+        default=0.01,
+        ge=0,
+        description="Coefficient of L_dist (dawgen). The margin loss is O(1) whatever the "
+        "model; at 0.1 it outweighs L_wGen on small generators and the label prompts drift "
+        "off their labels",
+    )
     softsrv_components: int = Field(
         default=4, ge=1, description="ssmp only: number of mixture prompts K"
     )
