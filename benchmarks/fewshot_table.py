@@ -14,17 +14,10 @@ import json
 from pathlib import Path
 
 import numpy as np
+from real_fewshot import DEFAULT_METHODS, VARIANTS
 
-ORDER = [  # the real_fewshot.py methods, in the order of the paper's tables
-    "zero_shot",
-    "syn_only",
-    "real_only",
-    "real+syn",
-    "paired",
-    "paired+surgery",
-    "paired+surgery+spt",
-    "paired+surgery+mmd",
-]
+# real_fewshot.py's methods in its table order, then any variant it does not run by default
+ORDER = [*DEFAULT_METHODS, *(name for name in VARIANTS if name not in DEFAULT_METHODS)]
 
 
 def merge(payloads: list[dict]) -> dict:

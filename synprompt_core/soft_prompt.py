@@ -27,6 +27,12 @@ SCALE_KEY = "prompt.scale"
 SCALE_META = "synprompt.scale"
 
 
+def table_rms(table: Tensor) -> float:
+    """Root-mean-square of an embedding table: a prompt's natural scale."""
+    with torch.no_grad():
+        return float(table.float().pow(2).mean().sqrt())
+
+
 def apply_scale(*, weight: Tensor, scale: Tensor | None) -> Tensor:
     """SPT: scale soft token embeddings element-wise (broadcast).
 

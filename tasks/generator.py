@@ -103,6 +103,20 @@ def tune_generator_task(
     return Ref(path=str((folder / GENERATOR_FILE).resolve()), sha256=manifest["sha256"])
 
 
+def log_synthetic_stage(run: tuple[str, str], folder: Path, manifest: dict, *, cached: bool) -> Ref:
+    """Log a finished stage that made a synthetic set; return the set's reference."""
+    uri, run_id = run
+    path = folder / "synthetic.parquet"
+    tracking.set_tags(uri, run_id, {"cache_key": manifest["key"], "cached": str(cached).lower()})
+    tracking.log_metrics(uri, run_id, manifest["metrics"])
+    for name in manifest["files"]:
+        tracking.log_artifact(uri, run_id, folder / name)
+    tracking.log_dataset(
+        uri, run_id, path=path, name="synthetic", context="training", digest=manifest["sha256"]
+    )
+    return Ref(path=str(path.resolve()), sha256=manifest["sha256"])
+
+
 def summary_metrics(diagnostics: dict[str, float]) -> dict[str, float]:
     """The core's summary (means over the last steps) under names that keep per-step ones."""
     return {k if k == "seconds" else f"tail_mean_{k}": v for k, v in diagnostics.items()}
@@ -171,12 +185,4 @@ def generate_synthetic_task(
             raise
         manifest = {"key": key, **body}
         write_manifest(folder, manifest)
-    path = folder / "synthetic.parquet"
-    tracking.set_tags(uri, run_id, {"cache_key": key, "cached": str(cached).lower()})
-    tracking.log_metrics(uri, run_id, manifest["metrics"])
-    for name in manifest["files"]:
-        tracking.log_artifact(uri, run_id, folder / name)
-    tracking.log_dataset(
-        uri, run_id, path=path, name="synthetic", context="training", digest=manifest["sha256"]
-    )
-    return Ref(path=str(path.resolve()), sha256=manifest["sha256"])
+    return log_synthetic_stage(run, folder, manifest, cached=cached)

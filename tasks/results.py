@@ -12,7 +12,7 @@ from pathlib import Path
 
 from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.references import Ref, cache_key
-from tasks.store import read_manifest, stage_dir, write_manifest
+from tasks.store import read_manifest, stage_dir, stage_path, write_manifest
 
 STAGE = "pipeline"
 
@@ -24,7 +24,7 @@ def pipeline_key(config: PipelineConfig, inputs: dict[str, Ref]) -> str:
 
 def find_result(config: PipelineConfig, key: str) -> dict | None:
     """The recorded result, or None if absent or if the stage output it names is gone."""
-    record = read_manifest(Path(config.tracking.output_dir) / "stages" / STAGE / key)
+    record = read_manifest(stage_path(config.tracking.output_dir, STAGE, key))
     if record is None or read_manifest(Path(record["result"]["folder"])) is None:
         return None
     return record

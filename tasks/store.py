@@ -20,8 +20,13 @@ from synprompt_core.references import Ref, file_digest
 MANIFEST = "manifest.json"
 
 
+def stage_path(output_dir: str, stage: str, key: str) -> Path:
+    """Where a stage's result lives (not created)."""
+    return Path(output_dir) / "stages" / stage / key
+
+
 def stage_dir(output_dir: str, stage: str, key: str) -> Path:
-    path = Path(output_dir) / "stages" / stage / key
+    path = stage_path(output_dir, stage, key)
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -28,6 +28,7 @@ from synprompt_core.reporting import write_table as write_report
 from synprompt_core.task_registry import get_task
 from tasks import tracking
 from tasks.alignment import SYNTH
+from tasks.generator import log_synthetic_stage
 from tasks.store import read_manifest, read_table, stage_dir, write_manifest, write_table
 
 
@@ -123,12 +124,4 @@ def synthesize_task(config: PipelineConfig, demonstrations: Ref, run: tuple[str,
             "files": ["parses.csv", "parses.md"],
         }
         write_manifest(folder, manifest)
-    path = folder / "synthetic.parquet"
-    tracking.set_tags(uri, run_id, {"cache_key": key, "cached": str(cached).lower()})
-    tracking.log_metrics(uri, run_id, manifest["metrics"])
-    for name in manifest["files"]:
-        tracking.log_artifact(uri, run_id, folder / name)
-    tracking.log_dataset(
-        uri, run_id, path=path, name="synthetic", context="training", digest=manifest["sha256"]
-    )
-    return Ref(path=str(path.resolve()), sha256=manifest["sha256"])
+    return log_synthetic_stage(run, folder, manifest, cached=cached)

@@ -25,6 +25,7 @@ from synprompt_core.generator.softsrv import build_softsrv, reconstruction_step
 from synprompt_core.generator.state import GeneratorResult
 from synprompt_core.generator.validation import validate_generator_inputs
 from synprompt_core.generator.weight_net import WeightNet
+from synprompt_core.soft_prompt import table_rms
 from synprompt_core.task_registry import TaskSpec
 
 OnStep = Callable[[int, dict[str, float]], None]
@@ -153,10 +154,7 @@ def _cpu_state(module: torch.nn.Module | None) -> dict[str, Tensor] | None:
 
 def prompt_lr(config: GeneratorConfig, embeddings: Tensor) -> float:
     """The prompts' Adam step size: ``lr`` times the embedding RMS unless ``absolute``."""
-    if config.lr_scale == "absolute":
-        return config.lr
-    with torch.no_grad():
-        return config.lr * float(embeddings.float().pow(2).mean().sqrt())
+    return config.lr if config.lr_scale == "absolute" else config.lr * table_rms(embeddings)
 
 
 def _label_modules(model, tokenizer, task, config):

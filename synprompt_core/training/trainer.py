@@ -12,7 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from synprompt_core.configs.prompt_tuning import PromptTuningConfig
-from synprompt_core.soft_prompt import SoftPrompt
+from synprompt_core.soft_prompt import SoftPrompt, table_rms
 from synprompt_core.training.checkpoint import load_checkpoint, save_checkpoint
 from synprompt_core.training.evaluation import evaluate
 from synprompt_core.training.schedule import step_rows
@@ -54,8 +54,7 @@ def synthetic_weights(syn: pd.DataFrame | None, *, use_weights: bool) -> torch.T
 
 def embedding_rms(backbone) -> float:
     """Root-mean-square of the backbone's input embedding matrix (the prompt's natural scale)."""
-    with torch.no_grad():
-        return float(backbone.embedding_matrix().float().pow(2).mean().sqrt())
+    return table_rms(backbone.embedding_matrix())
 
 
 def build_optimizer(params: dict, *, config: PromptTuningConfig, embedding_rms: float):
