@@ -29,10 +29,10 @@ def synprompt_pipeline(config: PipelineConfig) -> dict:
     """
     for line in check_environment(config):  # fails in seconds, before any run is opened
         print(line)
+    inputs = load_data(config)  # a bad table fails here too: no MLflow run is left behind
     name = config.tracking.run_name or f"{config.name}-{config.data.task}-{config.data.seed}"
     params = flatten("", config.model_dump(mode="json"))
     with mlflow_run(config, name=name, params=params) as parent:
-        inputs = load_data(config)
         key = pipeline_key(config, inputs)
         record = find_result(config, key)
         tags = {"synprompt.pipeline_key": key, "cached": str(record is not None).lower()}

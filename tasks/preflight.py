@@ -8,9 +8,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pandas as pd
+
 from synprompt_core.configs.backbone import MINILM
 from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.data import read_real_splits, read_synthetic
+from synprompt_core.task_registry import TaskSpec, get_task
 
 
 def check_inputs(config: PipelineConfig) -> list[str]:
@@ -18,13 +21,26 @@ def check_inputs(config: PipelineConfig) -> list[str]:
 
     Raises the reader's ``DataError`` (file, row, field) on the first bad row.
     """
-    lines = [f"task {config.data.task}, k={config.data.k}, seed={config.data.seed}"]
-    for split, table in read_real_splits(config.data).items():
-        lines.append(f"  {split}: {len(table)} rows")
+    task = get_task(config.data.task)
+    lines = [f"task {task.name}, k={config.data.k}, seed={config.data.seed}"]
+    tables = read_real_splits(config.data)
     synthetic = read_synthetic(config.data)
     if synthetic is not None:
-        lines.append(f"  synthetic: {len(synthetic)} rows")
+        tables["synthetic"] = synthetic
+    for split, table in tables.items():
+        lines.append(f"  {split}: {len(table)} rows ({label_counts(table, task)})")
     return lines
+
+
+def label_counts(table: pd.DataFrame, task: TaskSpec) -> str:
+    """'negative 16, positive 16': rows per label, by meaning, in the task's label order.
+
+    Shows how integer labels in a file were read (they index the task's label list).
+    """
+    counts = table["label"].value_counts()
+    return ", ".join(
+        f"{meaning} {int(counts.get(i, 0))}" for i, meaning in enumerate(task.label_meanings)
+    )
 
 
 class PreflightError(RuntimeError):

@@ -13,7 +13,11 @@ SPLITS = ("train", "dev", "test")
 
 
 def read_real_splits(data: DataConfig) -> dict[str, pd.DataFrame]:
-    """Read (and, for full datasets, k-shot sample) every configured real split."""
+    """Read (and, for full datasets, k-shot sample) every configured real split.
+
+    With ``sample_k_shot``, a dev split read from the same source as train is drawn as
+    the next k rows per label of the same shuffle (LM-BFF), never the train rows again.
+    """
     spec = get_task(data.task)
     tables = {}
     for split in SPLITS:
@@ -22,7 +26,9 @@ def read_real_splits(data: DataConfig) -> dict[str, pd.DataFrame]:
             continue
         table = read_source(source, spec, k=data.k, seed=data.seed)
         if data.sample_k_shot and split in ("train", "dev"):
-            table = sample_k_shot(table, k=data.k, seed=data.seed, task=spec)
+            shared = split == "dev" and source == data.split_source("train")
+            skip = data.k if shared else 0
+            table = sample_k_shot(table, k=data.k, seed=data.seed, task=spec, skip=skip)
         tables[split] = table
     if "train" not in tables or "test" not in tables:
         raise ValueError("a real train and a test split are required (set data_root or both)")

@@ -91,3 +91,31 @@ def test_sampling_full_sst2(shared_data):
     sample = sample_k_shot(full, k=16, seed=13, task=SST2)
     assert sample["label"].value_counts().to_dict() == {0: 16, 1: 16}
     assert sample["text_a"].tolist() == lmbff_reference(full, 16, 13)
+
+
+def test_dev_from_the_train_source_is_the_next_k_per_label(tmp_path):
+    """LM-BFF draws dev as rows [k:2k] of each label: never a train row again."""
+    from synprompt_core.configs.data import DataConfig
+    from synprompt_core.data import read_real_splits
+
+    make_table(120, 2).to_csv(tmp_path / "full.csv", index=False)
+    source = {"format": "csv", "path": str(tmp_path / "full.csv")}
+    data = DataConfig(
+        task="SST-2", k=8, seed=13, sample_k_shot=True, train=source, dev=source, test=source
+    )
+    tables = read_real_splits(data)
+    train, dev = tables["train"], tables["dev"]
+    assert train["label"].value_counts().to_dict() == {0: 8, 1: 8}
+    assert dev["label"].value_counts().to_dict() == {0: 8, 1: 8}
+    assert not set(train["text_a"]) & set(dev["text_a"])
+    reference = lmbff_reference(make_table(120, 2), 16, 13)  # [:2k] of each label, in order
+    by_label = {0: [], 1: []}
+    for text in reference:
+        by_label[int(make_table(120, 2).set_index("text_a").loc[text, "label"])].append(text)
+    assert set(dev["text_a"]) == {t for rows in by_label.values() for t in rows[8:]}
+
+
+def test_dev_from_a_small_source_names_the_extra_rows_it_needs():
+    df = make_table(30, 2, seed=3)  # 30 rows: some label has fewer than 16
+    with pytest.raises(ValueError, match=r"fewer than 8 \+ k=8 .*dev drawn after train"):
+        sample_k_shot(df, k=8, seed=13, task=SST2, skip=8)

@@ -42,6 +42,7 @@ def test_valid_config_validates_without_loading_a_model(tmp_path, good):
     result = run_cli("validate", str(write(tmp_path, good)))
     assert result.exit_code == 0, result.output
     assert "train: 6 rows" in result.output and "synthetic: 6 rows" in result.output
+    assert "(negative 3, positive 3)" in result.output  # how the labels were read
 
 
 def test_unknown_task_names_the_task(tmp_path, good):

@@ -90,3 +90,17 @@ def test_an_operational_change_reruns_no_stage_but_logs_each(finished):
     (child,) = client.search_runs([parent.info.experiment_id], kids)
     assert child.data.tags["cached"] == "true"
     assert again["test_accuracy"] == first["test_accuracy"]
+
+
+def test_a_bad_table_fails_the_flow_before_any_mlflow_run(prefect_server, tiny_encoder, tmp_path):
+    """A deployment run skips the CLI's checks: the flow itself must fail before a run opens."""
+    from synprompt_core.data import DataError
+
+    config = smoke_config(tmp_path, tiny_encoder)
+    train = tmp_path / "lm-bff" / "SST-2" / "16-13" / "train.tsv"
+    train.write_text(train.read_text().replace("\t1\n", "\tmaybe\n", 1))
+    with pytest.raises(DataError, match=r"train\.tsv.*row \d+.*label.*'maybe'"):
+        synprompt_pipeline(PipelineConfig.model_validate(config))
+    client = MlflowClient(f"sqlite:///{tmp_path / 'out' / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("smoke")
+    assert experiment is None or not client.search_runs([experiment.experiment_id])
