@@ -2,9 +2,9 @@
 
 The input is ``[prompt; template up to the mask]`` (right-padded); the label
 score is the log-probability of each verbalizer's first in-context token
-(``" great"``) at the last real position. A pair template whose ``{text_b}``
-follows the mask is read with ``{text_b}`` moved right after ``{text_a}``, so a
-causal model sees both texts before it predicts.
+(``" great"``) at the last real position. Text slots that follow the mask in a
+template are moved before it (``causal_template``), so a causal model reads every
+input text before it predicts.
 """
 
 from __future__ import annotations
@@ -17,13 +17,24 @@ from synprompt_core.task_registry import TaskSpec
 
 
 def causal_template(template: str) -> str:
-    """The part of ``template`` before ``{mask}``, with a trailing ``{text_b}`` pulled in."""
+    """The part of ``template`` before ``{mask}``, with every text slot that follows it pulled in.
+
+    A causal model predicts the label word from what it has read, so no input text may
+    come after the prediction point: a trailing ``{text_b}`` goes right after
+    ``{text_a}``; slots with nothing to attach to (TREC's ``{mask} : {text_a}``) go in
+    front of the words that lead to the mask.
+    """
     prefix, found, suffix = template.partition("{mask}")
     if not found:
         raise ValueError(f"template has no {{mask}} slot: {template!r}")
-    if "{text_b}" in suffix and "{text_b}" not in prefix:
+    missing = [slot for slot in ("{text_a}", "{text_b}") if slot in suffix and slot not in prefix]
+    if missing == ["{text_b}"] and "{text_a}" in prefix:
         prefix = prefix.replace("{text_a}", "{text_a} {text_b}", 1)
-    return prefix.rstrip()
+    elif missing:
+        prefix = " ".join(missing) + " " + prefix
+    if "{text_a}" not in prefix:
+        raise ValueError(f"template has no {{text_a}} slot: {template!r}")
+    return " ".join(prefix.split())
 
 
 class CausalBackbone(Backbone):

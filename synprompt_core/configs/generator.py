@@ -48,11 +48,18 @@ class GeneratorConfig(StageConfig):
         description="embedding_rms: lr is in units of the generator's input-embedding RMS, so "
         "one default fits models whose embeddings differ in scale; absolute: lr as given",
     )
+    lookahead: Literal["matched", "sgd"] = Field(
+        default="matched",
+        description="Size of the differentiable look-ahead Q' = Q - a * grad of the "
+        "fewgen/dawgen meta-step. matched: a is set each step so that Q moves lookahead_lr "
+        "times as far (per-coordinate RMS) as the real prompt step, the region the "
+        "first-order hyper-gradient describes, on any model's embedding scale; sgd: "
+        "a = lookahead_lr",
+    )
     lookahead_lr: float = Field(
         default=1.0,
         gt=0,
-        description="SGD step size of the differentiable look-ahead Q' = Q - lr * grad "
-        "(fewgen/dawgen meta-step)",
+        description="matched: the look-ahead's length in real prompt steps; sgd: its step size",
     )
     steps: int = Field(default=200, ge=1, description="Training steps in total")
     batch_size: int = Field(default=16, ge=1, description="Real examples per step")

@@ -46,15 +46,19 @@ def lookahead_hypergradient(
     params: dict[str, Tensor],
     meta_params: list[Tensor],
     lr: float,
+    step_rms: float | None = None,
 ) -> tuple[list[Tensor], Tensor]:
-    """Gradient of ``outer(params - lr * grad inner(params))`` with respect to meta-params.
+    """Gradient of ``outer(params - a * grad inner(params))`` with respect to meta-params.
 
     Args:
         inner_loss: maps parameter values to the inner loss; depends on ``meta_params``.
         outer_loss: maps (look-ahead) parameter values to the meta-objective.
         params: the inner parameters at their current values (require grad).
         meta_params: tensors the inner loss depends on (e.g. the weight net's).
-        lr: SGD step size of the look-ahead.
+        lr: ``a`` itself, or with ``step_rms`` a multiplier of it.
+        step_rms: if set, ``a = lr * step_rms / rms(grad)`` (a constant of this step,
+            not differentiated), so the look-ahead moves the parameters ``lr * step_rms``
+            per coordinate (RMS) whatever the gradient's scale.
 
     Returns:
         ``(hypergrads, outer_value)``: one gradient per meta-param (zeros if unused) and
@@ -63,6 +67,11 @@ def lookahead_hypergradient(
     names = list(params)
     inner = inner_loss(params)
     grads = torch.autograd.grad(inner, [params[k] for k in names], create_graph=True)
+    if step_rms is not None:
+        with torch.no_grad():
+            squares = sum(float((g**2).sum()) for g in grads)
+            rms = (squares / sum(g.numel() for g in grads)) ** 0.5
+        lr = lr * step_rms / max(rms, 1e-12)
     ahead = {k: params[k] - lr * g for k, g in zip(names, grads, strict=True)}
     outer = outer_loss(ahead)
     hyper = torch.autograd.grad(outer, meta_params, allow_unused=True)
@@ -137,7 +146,9 @@ def dawgen_step(
 ) -> StepStats:
     """One step of Algorithm 1 (mode "dawgen") or of FewGen's meta-learning (mode "fewgen").
 
-    1. look-ahead ``Q'(W) = Q - lookahead_lr * dL_gen(Q; W)/dQ`` (functional, differentiable);
+    1. look-ahead ``Q'(W) = Q - a * dL_gen(Q; W)/dQ`` (functional, differentiable), ``a``
+       from ``config.lookahead`` (matched: Q moves as far as the real Adam step, whose
+       per-coordinate size is the prompt optimiser's lr);
     2. W step on ``L_disc(Q'(W))`` via ``weight_optimizer``;
     3. Q step on ``L_gen(Q; W_new)`` via ``prompt_optimizer``.
 
@@ -165,6 +176,7 @@ def dawgen_step(
         params=q_params,
         meta_params=w_params,
         lr=config.lookahead_lr,
+        step_rms=prompt_optimizer.param_groups[0]["lr"] if config.lookahead == "matched" else None,
     )
     weight_optimizer.zero_grad(set_to_none=True)
     _set_grads(w_params, hyper)

@@ -23,6 +23,7 @@ class FilterCounts:
     degenerate: int = 0
     duplicates: int = 0
     near_duplicates: int = 0
+    conflicting: int = 0
     kept: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -80,16 +81,19 @@ def near_duplicate_flags(texts: list[str], *, threshold: float) -> list[bool]:
 
 
 def _reasons(frame: pd.DataFrame, config, *, is_pair: bool) -> list[str | None]:
-    """Rejection reason per row (first filter that fires), in row order."""
+    """Rejection reason per row (first filter that fires), in row order.
+
+    A text generated under two different labels says nothing about either: every copy
+    is dropped ("conflicting labels"), not just the later ones, which would keep it
+    under whichever label happened to be sampled first.
+    """
     generated = frame["text_b"] if is_pair else frame["text_a"]
     keys = [
         normalise_text(f"{a} || {b}") for a, b in zip(frame["text_a"], frame["text_b"], strict=True)
     ]
+    errors = frame.get("error", [None] * len(frame))
     reasons: list[str | None] = []
-    seen: set[str] = set()
-    for text, key, error in zip(
-        generated, keys, frame.get("error", [None] * len(frame)), strict=True
-    ):
+    for text, error in zip(generated, errors, strict=True):
         error = error if isinstance(error, str) and error else None  # NaN/None: no error
         if error or not str(text).strip():
             reasons.append(f"failure: {error}" if error else "failure: empty output")
@@ -100,11 +104,21 @@ def _reasons(frame: pd.DataFrame, config, *, is_pair: bool) -> list[str | None]:
             max_repeat_ratio=config.max_repeat_ratio,
         ):
             reasons.append(f"degenerate: {why}")
-        elif key in seen:
-            reasons.append("duplicate")
         else:
-            seen.add(key)
             reasons.append(None)
+    labels_of: dict[str, set] = {}
+    for key, label, reason in zip(keys, frame["label"], reasons, strict=True):
+        if reason is None:
+            labels_of.setdefault(key, set()).add(label)
+    seen: set[str] = set()
+    for row, key in enumerate(keys):
+        if reasons[row] is not None:
+            continue
+        if len(labels_of[key]) > 1:
+            reasons[row] = "conflicting labels: " + ", ".join(map(str, sorted(labels_of[key])))
+        elif key in seen:
+            reasons[row] = "duplicate"
+        seen.add(key)
     return reasons
 
 
@@ -138,6 +152,7 @@ def filter_rows(
         degenerate=int((kinds == "degenerate").sum()),
         duplicates=int((kinds == "duplicate").sum()),
         near_duplicates=int((kinds == "near duplicate").sum()),
+        conflicting=int((kinds == "conflicting labels").sum()),
         kept=int(reasons.isna().sum()),
     )
     rejected = frame[reasons.notna()].assign(reason=reasons[reasons.notna()])

@@ -85,8 +85,12 @@ def first_sentences(
     return [str(s) for s in examples["text_a"] if str(s).strip()]
 
 
-def _pair_contexts(tokenizer, firsts: list[str], separator: str) -> list[list[int]]:
-    return [tokenizer(f + separator, add_special_tokens=False)["input_ids"] for f in firsts]
+def _pair_contexts(
+    tokenizer, firsts: list[str], separator: str, max_length: int | None
+) -> list[list[int]]:
+    """Token ids of each first sentence + separator, cut to ``max_length`` as in training."""
+    ids = [tokenizer(f + separator, add_special_tokens=False)["input_ids"] for f in firsts]
+    return [row[:max_length] for row in ids] if max_length else ids
 
 
 def _decode(model, prefixes, shared, index, seeds, settings, eos, contexts):
@@ -120,7 +124,11 @@ def _label_rows(model, tokenizer, result, task, config, label, firsts, greedy) -
         index = list(range(start, min(start + config.batch_size, config.n_per_label)))
         seeds = [row_seed(config.seed, label, i) for i in index]
         pair = [firsts[(i + label) % len(firsts)] for i in index] if task.is_pair else None
-        contexts = _pair_contexts(tokenizer, pair, separator) if pair else None
+        contexts = (
+            _pair_contexts(tokenizer, pair, separator, result.spec.get("max_length"))
+            if pair
+            else None
+        )
         tokens, error = _decode(
             model, prefixes, shared, index, seeds, settings, tokenizer.eos_token_id, contexts
         )
@@ -180,6 +188,7 @@ def generate_synthetic(
         prompt_length=result.spec["length"],
         context_length=context_length(model),
         first_sentences=len(firsts),
+        pair_context_length=result.spec.get("max_length", 0) if task.is_pair else 0,
     )
     start, raw = time.perf_counter(), []
     for label in range(task.num_labels):

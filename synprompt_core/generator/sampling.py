@@ -206,7 +206,10 @@ def decode_batch(
         seeds: one seed per row.
         settings: sampling knobs.
         eos_id: stops a row (not included in its output).
-        contexts: per-row token ids after the prefix (pair tasks' first sentence).
+        contexts: per-row token ids after the prefix (pair tasks' first sentence); the
+            repetition penalty counts them as already seen, as Hugging Face counts the
+            input, so a label's penalty also governs how much of the first sentence the
+            second one copies (FewGen's per-label penalties rely on this).
 
     Returns:
         Generated token ids per row, without eos.
@@ -219,6 +222,8 @@ def decode_batch(
         logits, mask, position = _feed_contexts(model, cache, contexts, prefix.length, eos_id)
     generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
     seen = torch.zeros_like(logits, dtype=torch.bool)
+    for row, context in enumerate(contexts or []):  # as Hugging Face: the input counts too
+        seen[row, context] = True
     done = torch.zeros(size, dtype=torch.bool, device=logits.device)
     steps = []
     for _ in range(settings.max_new_tokens):

@@ -45,7 +45,11 @@ def _ids(tokenizer, text: str) -> list[int]:
 def encode_row(
     tokenizer, *, text_a: str, text_b: str, is_pair: bool, max_length: int, separator: str
 ) -> tuple[list[int], list[int]]:
-    """``(context_ids, target_ids)`` of one row; the target ends with eos."""
+    """``(context_ids, target_ids)`` of one row.
+
+    The target ends with eos when the whole text fits in ``max_length`` tokens; a text
+    that had to be cut ends without one, so the generator never learns to stop mid-text.
+    """
     eos = tokenizer.eos_token_id
     if eos is None:
         raise ValueError("the generator tokenizer has no eos token; generation could not stop")
@@ -54,7 +58,9 @@ def encode_row(
         target = _ids(tokenizer, text_b)
     else:
         context, target = [], _ids(tokenizer, text_a)
-    return context, target[: max_length - 1] + [eos]
+    if len(target) < max_length:
+        return context, target + [eos]
+    return context, target[:max_length]
 
 
 def encode_examples(
@@ -66,7 +72,8 @@ def encode_examples(
         tokenizer: the generator's tokenizer (needs an eos token).
         examples: table with ``text_a``, ``text_b``, ``label``.
         is_pair: whether ``text_b`` is the generated part.
-        max_length: max target tokens (incl. eos); pair contexts are cut to this too.
+        max_length: max target tokens (incl. eos, which a cut text does not get); pair
+            contexts are cut to this too.
         separator: text appended to ``text_a`` of pair rows.
 
     Returns:

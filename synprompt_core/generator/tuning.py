@@ -79,6 +79,7 @@ def _spec(config: GeneratorConfig, task: TaskSpec, dim: int) -> dict:
         "dim": dim,
         "scale": config.prompt.scale,
         "pair_separator": config.pair_separator,
+        "max_length": config.max_length,
         "model": config.model,
         "task": task.name,
         "is_pair": task.is_pair,

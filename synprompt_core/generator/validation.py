@@ -52,17 +52,20 @@ def validate_generation_inputs(
     prompt_length: int,
     context_length: int,
     first_sentences: int | None = None,
+    pair_context_length: int = 0,
 ) -> None:
     """Raise ``GeneratorError`` unless stage 2 can run.
 
-    Checks: prompt + max_new_tokens fit in the context; one repetition penalty per
-    label when a list is given; pair tasks have first sentences for every label.
+    Checks: prompt + first sentence (pair tasks, cut to ``pair_context_length`` tokens)
+    + max_new_tokens fit in the context; one repetition penalty per label when a list is
+    given; pair tasks have first sentences for every label.
     """
-    need = prompt_length + config.max_new_tokens
+    need = prompt_length + pair_context_length + config.max_new_tokens
     if need > context_length:
+        first = f" + first sentence {pair_context_length}" if pair_context_length else ""
         raise GeneratorError(
-            f"prompt of {prompt_length} tokens + max_new_tokens {config.max_new_tokens} = "
-            f"{need} exceeds the generator context of {context_length}"
+            f"prompt of {prompt_length} tokens{first} + max_new_tokens "
+            f"{config.max_new_tokens} = {need} exceeds the generator context of {context_length}"
         )
     if isinstance(config.repetition_penalty, list):
         if len(config.repetition_penalty) != task.num_labels:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from torch.testing import assert_close
@@ -171,9 +173,23 @@ def test_labels_sharing_a_first_token_are_rejected(paths):
         load_backbone(BackboneConfig(kind="seq2seq", model=paths["seq2seq"]), clash)
 
 
-def test_causal_template_moves_text_b_before_the_mask():
+def test_causal_template_moves_every_text_before_the_mask():
     assert causal_template("{text_a} It was {mask} .") == "{text_a} It was"
     assert causal_template("{text_a} ? {mask} , {text_b}") == "{text_a} {text_b} ?"
+    assert causal_template("{mask} : {text_a}") == "{text_a}"
+    assert causal_template("Topic {mask} : {text_a}") == "{text_a} Topic"
+    with pytest.raises(ValueError, match="no {text_a} slot"):
+        causal_template("{text_b} {mask}")
+
+
+def test_causal_backbone_reads_the_text_of_a_mask_first_template(paths):
+    """A template that starts with the mask (as TREC's): the text must still reach the model."""
+    task = dataclasses.replace(SST, template="{mask} : {text_a}")
+    bb = load_backbone(BackboneConfig(kind="causal", model=paths["causal"]), task)
+    batch = bb.encode(["What is the capital of France ?", "Who wrote it ?"])
+    assert batch["input_ids"].shape[1] > 2 and (batch["target_pos"] > 0).all()
+    logits = bb.label_logits(None, batch)
+    assert not torch.allclose(logits[0], logits[1])  # the score depends on the question
 
 
 def test_bfloat16_base_takes_a_float32_prompt(paths):

@@ -47,6 +47,27 @@ def test_hypergradient_matches_closed_form():
     assert q.grad is None and w.grad is None  # nothing accumulated, nothing stepped
 
 
+def test_matched_lookahead_moves_the_prompt_as_far_as_the_real_step():
+    """lookahead 'matched': a = lr * step_rms / rms(grad), a constant of the step."""
+    q = torch.tensor([2.0, -1.0], requires_grad=True)
+    w = torch.tensor(0.7, requires_grad=True)
+    a, b, lr, step = 0.5, -1.0, 2.0, 0.01
+    grads, outer = lookahead_hypergradient(
+        inner_loss=lambda p: 0.5 * w * ((p["q"] - a) ** 2).sum(),
+        outer_loss=lambda p: 0.5 * ((p["q"] - b) ** 2).sum(),
+        params={"q": q},
+        meta_params=[w],
+        lr=lr,
+        step_rms=step,
+    )
+    g = 0.7 * (q.detach() - a)
+    size = lr * step / float(g.pow(2).mean().sqrt())
+    q_ahead = q.detach() - size * g
+    assert_close(float((q_ahead - q.detach()).pow(2).mean().sqrt()), lr * step)
+    assert_close(grads[0], ((q_ahead - b) * (-size * (q.detach() - a))).sum())
+    assert_close(outer, 0.5 * ((q_ahead - b) ** 2).sum())
+
+
 def test_hypergradient_matches_finite_differences_with_softmax_weights():
     gen = torch.Generator().manual_seed(0)
     feats, targets = torch.randn(5, 3, generator=gen), torch.randn(5, 2, generator=gen)
@@ -184,3 +205,15 @@ def test_prompt_lr_is_in_units_of_the_embedding_scale_unless_absolute():
     assert prompt_lr(GeneratorConfig(lr=0.3), table) == pytest.approx(0.6)
     assert prompt_lr(GeneratorConfig(lr=0.3), table / 20) == pytest.approx(0.03)
     assert prompt_lr(GeneratorConfig(lr=0.3, lr_scale="absolute"), table) == 0.3
+
+
+def test_a_cut_target_gets_no_eos(tiny_path):
+    """Only a text that fits ends with eos: the generator must not learn to stop mid-text."""
+    from synprompt_core.generator.sequences import encode_row
+
+    _, tok = load_generator(_config(tiny_path, "prompt"))
+    kw = dict(is_pair=False, max_length=6, separator=" ; ")
+    _, short = encode_row(tok, text_a="a good film", text_b="", **kw)
+    _, cut = encode_row(tok, text_a="a good film with a long and winding plot", text_b="", **kw)
+    assert short[-1] == tok.eos_token_id and len(short) < 6
+    assert len(cut) == 6 and tok.eos_token_id not in cut

@@ -58,27 +58,31 @@ def test_filter_rows_counts_every_kind_and_keeps_no_empty_text():
         [
             "a fine and warm film",
             "A fine and warm film!",
-            "a fine and warm film .",
+            "a film with no plot at all",
             "",
             "ok",
             "a film that is a film that is a film",
             "another good movie here",
             "another good movie heree",
+            "A film with no plot, at all.",
         ],
-        labels=[0, 0, 1, 0, 0, 0, 1, 1],
-        errors=[None, None, None, None, None, "RuntimeError: nan", None, None],
+        labels=[0, 0, 1, 0, 0, 0, 1, 1, 0],
+        errors=[None, None, None, None, None, "RuntimeError: nan", None, None, None],
     )
     kept, rejected, counts = filter_rows(
         frame, GenerationConfig(dedup_threshold=0.8), is_pair=False
     )
-    # exact duplicate key across labels; near duplicate only within a label
+    # exact duplicate within a label: the first copy kept; the same text under two labels:
+    # every copy dropped; near duplicates only within a label
     assert counts.as_dict() == {
         "failed": 2,
         "degenerate": 1,
-        "duplicates": 2,
+        "duplicates": 1,
         "near_duplicates": 1,
+        "conflicting": 2,
         "kept": 2,
     }
+    assert kept.text_a.tolist() == ["a fine and warm film", "another good movie here"]
     assert len(kept) + len(rejected) == len(frame)
     assert (kept.text_a.str.strip() != "").all()
     assert set(rejected.reason.str.split(":").str[0]) == {
@@ -86,7 +90,12 @@ def test_filter_rows_counts_every_kind_and_keeps_no_empty_text():
         "degenerate",
         "duplicate",
         "near duplicate",
+        "conflicting labels",
     }
+    assert (
+        rejected.reason[rejected.text_a.str.contains("no plot")].tolist()
+        == ["conflicting labels: 0, 1"] * 2
+    )
 
 
 def test_pair_rows_judge_the_generated_second_sentence():

@@ -220,3 +220,52 @@ def test_save_synthetic_writes_dataset_parquet_and_card(lm, tmp_path):
     assert back.text_a.tolist() == out.rows.text_a.tolist()
     card = saved.card.read_text()
     assert "sha256:abc" in card and "| kept |" in card and "n_per_label" in card
+
+
+def test_repetition_penalty_counts_the_first_sentence(lm):
+    """As in Hugging Face, the input counts as seen: a large penalty forbids copying it."""
+    model, tok, result = lm
+    prefix = generate_module.label_prefixes(result, 0)
+    contexts = [
+        tok(s, add_special_tokens=False)["input_ids"]
+        for s in ["the film was good and the film was fine ;", "a b c d e f g ;"]
+    ]
+    copied = {}
+    for penalty in (1.0, 1e6):
+        rows = decode_batch(
+            model=model,
+            prefix=encode_prefix(model=model, prefix=prefix),
+            size=2,
+            seeds=[0, 1],
+            eos_id=0,
+            contexts=contexts,
+            settings=SamplingSettings(max_new_tokens=12, greedy=True, repetition_penalty=penalty),
+        )
+        copied[penalty] = sum(len(set(r) & set(c)) for r, c in zip(rows, contexts, strict=True))
+    assert copied[1.0] > 0 and copied[1e6] == 0
+
+
+def test_a_first_sentence_longer_than_the_context_is_cut_as_in_training(lm):
+    model, tok, result = lm  # context 64 positions, generator max_length 16
+    long_first = " ".join(["word"] * 200) + " ."
+    cfg = GenerationConfig(n_per_label=2, batch_size=2, max_new_tokens=8, pair_source="pool")
+    out = generate_synthetic(
+        model=model,
+        tokenizer=tok,
+        result=result,
+        task=PARAPHRASE,
+        config=cfg.model_copy(update=LOOSE),
+        generator_ref="r",
+        pool=[long_first],
+    )
+    assert out.counts["failed"] == 0 and out.counts["generated"] == 4
+    with pytest.raises(GeneratorError, match=r"first sentence 16 \+ max_new_tokens 45 = 65"):
+        generate_synthetic(
+            model=model,
+            tokenizer=tok,
+            result=result,
+            task=PARAPHRASE,
+            config=cfg.model_copy(update={"max_new_tokens": 45}),
+            generator_ref="r",
+            pool=[long_first],
+        )
