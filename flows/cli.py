@@ -30,12 +30,14 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
+BAD_INPUT = (ValueError, OSError)  # ConfigError and DataError are ValueErrors
+
+
 def _load_and_check(path: Path, overrides: list[str] | None):
     """Config + every input table, validated; exits 2 with one message on bad input."""
     import yaml
 
-    from synprompt_core.configs.pipeline import ConfigError, load_config
-    from synprompt_core.data import DataError
+    from synprompt_core.configs.pipeline import load_config
     from tasks.preflight import check_inputs
 
     parsed = {}
@@ -47,9 +49,38 @@ def _load_and_check(path: Path, overrides: list[str] | None):
     try:
         config = load_config(path, overrides=parsed)
         summary = check_inputs(config)
-    except (ConfigError, DataError, ValueError, OSError) as err:
+    except BAD_INPUT as err:
         _fail(str(err))
     return config, summary
+
+
+def _load_and_check_ablation(path: Path):
+    """An ablation file + the input tables of every distinct grid cell; exits 2 if bad."""
+    from synprompt_core.configs.ablation import load_ablation
+    from tasks.preflight import check_inputs
+
+    try:
+        config = load_ablation(path)
+        summary, seen = [], set()
+        for cell in config.expand():
+            if cell.data in seen:  # variants of one task and seed read the same tables
+                continue
+            seen.add(cell.data)
+            summary += check_inputs(cell)
+    except BAD_INPUT as err:
+        _fail(str(err))
+    cells = len(config.expand())
+    return config, [*summary, f"{cells} grid cells ({len(config.variants)} variants each)"]
+
+
+def _is_ablation(path: Path) -> bool:
+    import yaml
+
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return False  # the config loader reports it
+    return isinstance(raw, dict) and "base" in raw
 
 
 @app.command()
@@ -57,8 +88,13 @@ def validate(
     config: ConfigArg,
     set_: SetOption = None,
 ) -> None:
-    """Check a config and every table it points to, without loading any model."""
-    _, summary = _load_and_check(config, set_)
+    """Check a config (pipeline or ablation grid) and every table it reads, no model loaded."""
+    if _is_ablation(config):
+        if set_:
+            _fail("--set applies to pipeline configs, not to an ablation grid")
+        _, summary = _load_and_check_ablation(config)
+    else:
+        _, summary = _load_and_check(config, set_)
     for line in summary:
         typer.echo(line)
     typer.secho("config OK", fg=typer.colors.GREEN)
@@ -88,8 +124,11 @@ def run(
         typer.echo(f"zero-shot test accuracy: {result['zero_shot_test_accuracy']:.2f}%")
     typer.secho(f"test accuracy: {result['test_accuracy']:.2f}%", fg=typer.colors.GREEN, bold=True)
     typer.echo(f"test macro-F1: {result['test_macro_f1']:.2f}%")
-    typer.echo(f"MLflow run: {result['run_id']}  (store: {result['tracking_uri']})")
-    typer.echo(f"browse: mlflow ui --backend-store-uri {result['tracking_uri']} --host 127.0.0.1")
+    from tasks.tracking import redact_uri
+
+    store = redact_uri(result["tracking_uri"])
+    typer.echo(f"MLflow run: {result['run_id']}  (store: {store})")
+    typer.echo(f"browse: mlflow ui --backend-store-uri {store} --host 127.0.0.1")
 
 
 def main() -> None:  # pragma: no cover - console entry
@@ -124,17 +163,16 @@ def compare(
         typer.echo(f"wrote {path}")
 
 
+AblationArg = Annotated[Path, typer.Argument(help="Ablation grid (YAML with a base: pipeline)")]
+
+
 @app.command()
-def ablation(config: ConfigArg) -> None:
+def ablation(config: AblationArg) -> None:
     """Run an ablation grid (tasks x seeds x strategy variants) and print its table."""
     apply_defaults()
-    from synprompt_core.configs.ablation import load_ablation
-    from synprompt_core.configs.pipeline import ConfigError
-
-    try:
-        cfg = load_ablation(config)
-    except ConfigError as err:
-        _fail(str(err))
+    cfg, summary = _load_and_check_ablation(config)  # every cell's tables, before any run
+    for line in summary:
+        typer.echo(line)
     from flows.ablation import ablation_flow
 
     result = ablation_flow(cfg)
@@ -162,7 +200,14 @@ ParamsOption = Annotated[
 def serve(params: ParamsOption = None) -> None:
     """Register the deployments with their parameter files and serve them (Ctrl-C stops)."""
     apply_defaults()
-    _deployments_module().serve_deployments(params or None)
+    module = _deployments_module()
+    try:
+        specs = [module.spec_for_file(p) for p in params] if params else module.read_manifest()
+        for spec in specs:  # every parameter file validated before anything is served
+            module.load_parameters(spec)
+    except BAD_INPUT as err:
+        _fail(str(err))
+    module.serve_deployments(params or None)
 
 
 @app.command()
@@ -177,14 +222,14 @@ def deploy(params: ParamsOption = None) -> None:
 
     apply_defaults()
     module = _deployments_module()
-    specs = [module.spec_for_file(p) for p in params] if params else module.read_manifest()
     try:
+        specs = [module.spec_for_file(p) for p in params] if params else module.read_manifest()
         if params:
             for spec, deployment_id in zip(specs, module.deploy_to_pool(specs), strict=True):
                 typer.echo(f"deployed {spec.name} ({deployment_id}) to pool {module.POOL}")
             return
         module.sync_variables(specs)
-    except ValueError as err:
+    except BAD_INPUT as err:
         _fail(str(err))
     command = ["prefect", "--no-prompt", "deploy", "--prefect-file", str(module.MANIFEST), "--all"]
     raise typer.Exit(subprocess.call(command, cwd=module.ROOT))

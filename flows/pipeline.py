@@ -46,7 +46,8 @@ def synprompt_pipeline(config: PipelineConfig) -> dict:
         tracking.set_tags(*parent, tags)
         tracking.log_metrics(*parent, {k: v for k, v in result.items() if isinstance(v, float)})
     result.update(tracking_uri=parent[0], run_id=parent[1])
-    print(f"test accuracy {result['test_accuracy']:.2f}%  (MLflow run {parent[1]} at {parent[0]})")
+    where = tracking.redact_uri(parent[0])
+    print(f"test accuracy {result['test_accuracy']:.2f}%  (MLflow run {parent[1]} at {where})")
     return result
 
 

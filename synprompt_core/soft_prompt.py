@@ -222,7 +222,11 @@ def export_peft(
 
     PEFT has no SPT scale, so the scaled embeddings ``weight * scale`` are exported.
     The prompt goes to the encoder only (``num_transformer_submodules=1``), as in
-    our backbones, also for seq2seq models.
+    our backbones, also for seq2seq models. PEFT puts the prompt before every input
+    token; our backbones put it after a leading special token when the tokenizer adds
+    one (``[CLS]``, ``<s>``, BOS). So PEFT scores the same as our backbone for models
+    without one (T5, GPT-2) fed the same rendered template; for BERT-, RoBERTa- or
+    Llama-style tokenizers the position differs and so may the scores.
 
     Args:
         task_type: a ``peft.TaskType`` value, e.g. "SEQ_2_SEQ_LM", "CAUSAL_LM".

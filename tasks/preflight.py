@@ -115,6 +115,7 @@ def _check_tracking(config: PipelineConfig) -> str:
         tracking.check_store(uri, config.tracking.experiment, str(out / "mlartifacts"))
     except Exception as err:  # noqa: BLE001 - any store failure is one clear message
         reason = f"{type(err).__name__}: {err}".splitlines()[0][:300]
-        message = f"tracking store {uri} is not reachable or writable: {reason}"
+        where = tracking.redact_uri(uri)
+        message = f"tracking store {where} is not reachable or writable: {reason}"
         raise PreflightError(message) from err
-    return uri
+    return tracking.redact_uri(uri)

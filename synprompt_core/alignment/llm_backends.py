@@ -13,6 +13,7 @@ import logging
 import os
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
@@ -31,6 +32,19 @@ class TextGenerator(Protocol):
 
 class GenerationRequestError(RuntimeError):
     """The endpoint failed for good: a non-retryable status or retries exhausted."""
+
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an error: urllib would send the Authorization header to the new host."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None  # urllib then raises HTTPError(code), which is not retried
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
 
 
 class OpenAICompatibleGenerator:
@@ -67,6 +81,12 @@ class OpenAICompatibleGenerator:
         )  # fmt: skip
         self.timeout_s, self.max_retries = timeout_s, max_retries
         self.backoff_s, self.max_backoff_s, self._sleep = backoff_s, max_backoff_s, sleep
+        where = urllib.parse.urlsplit(self.url)
+        if where.scheme == "http" and where.hostname not in LOCAL_HOSTS and self._key():
+            logger.warning(
+                "the API key goes to %s over plain http: anyone on the way can read it; "
+                "use https", where.hostname,
+            )  # fmt: skip
 
     def __repr__(self) -> str:
         return (
@@ -126,7 +146,7 @@ class OpenAICompatibleGenerator:
         if key:
             headers["Authorization"] = f"Bearer {key}"
         request = urllib.request.Request(self.url, data=data, headers=headers, method="POST")
-        with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+        with _OPENER.open(request, timeout=self.timeout_s) as response:
             return json.loads(response.read().decode("utf-8"))
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:

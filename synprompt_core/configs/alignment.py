@@ -26,7 +26,11 @@ class EmbeddingConfig(StageConfig):
 class SelectionConfig(StageConfig):
     """GP-uncertainty selection of demonstration clusters from the real pool."""
 
-    enabled: bool = Field(default=True, description="Select demonstrations by GP uncertainty")
+    enabled: bool = Field(
+        default=True,
+        description="Select demonstrations by GP uncertainty; they feed the generation step "
+        "(without it, the picks are only logged for inspection)",
+    )
     n_clusters: int | None = Field(
         default=8,
         ge=1,
@@ -150,3 +154,23 @@ class AlignmentConfig(StageConfig):
     reweight: ReweightConfig = Field(
         default_factory=ReweightConfig, description="MMD reweighting of the synthetic set"
     )
+
+    @model_validator(mode="after")
+    def _check_generation(self) -> AlignmentConfig:
+        generation = self.generation
+        if generation.enabled and not self.selection.enabled:
+            raise ValueError(
+                "alignment.generation needs alignment.selection: it writes from the chosen "
+                "demonstrations (enable selection, or disable generation)"
+            )
+        if generation.enabled and not generation.model.strip():
+            raise ValueError(
+                "alignment.generation.model is required when generation is enabled "
+                f"(backend {generation.backend!r}: "
+                + (
+                    "a hub id or local folder)"
+                    if generation.backend == "hf"
+                    else "the served model name)"
+                )
+            )
+        return self

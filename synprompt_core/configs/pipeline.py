@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from synprompt_core.configs.alignment import AlignmentConfig
 from synprompt_core.configs.backbone import BackboneConfig
@@ -29,6 +30,17 @@ class TrackingConfig(StageConfig):
         default=".synprompt", description="Folder for stage outputs, caches and checkpoints"
     )
     run_name: str | None = Field(default=None, description="Name of the MLflow parent run")
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _no_credentials(cls, uri: str | None) -> str | None:
+        if uri and urllib.parse.urlsplit(uri).password is not None:
+            raise ValueError(
+                "tracking_uri carries a password, which would be stored with every run's "
+                "parameters: drop it from the URI and set MLFLOW_TRACKING_USERNAME / "
+                "MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) in the environment"
+            )
+        return uri
 
 
 class PipelineConfig(StageConfig):
@@ -103,7 +115,10 @@ def load_config(path: str | Path, *, overrides: dict[str, Any] | None = None) ->
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
     for dotted, value in (overrides or {}).items():
-        _set_dotted(raw, dotted, value)
+        try:
+            _set_dotted(raw, dotted, value)
+        except (TypeError, AttributeError):
+            raise ConfigError(f"{path}: cannot set {dotted}: a parent is not a section") from None
     try:
         return PipelineConfig.model_validate(raw)
     except ValidationError as err:
@@ -118,12 +133,16 @@ def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
+UNECHOED = {"tracking_uri"}  # fields whose bad value may hold a credential
+
+
 def _describe(err: ValidationError) -> str:
     parts = []
     for item in err.errors():
         where = ".".join(str(p) for p in item["loc"]) or "(top level)"
         value = item.get("input")
-        shown = "" if isinstance(value, dict) else f" (got {value!r})"
+        secret = item["loc"] and item["loc"][-1] in UNECHOED
+        shown = "" if isinstance(value, dict) or secret else f" (got {value!r})"
         message = item["msg"].removeprefix("Value error, ")
         parts.append(f"field '{where}': {message}{shown}")
     return "; ".join(parts)

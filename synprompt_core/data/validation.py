@@ -55,7 +55,10 @@ def encode_label(value: Any, task: TaskSpec) -> int:
         key = value.strip().lower().replace("_", " ")
         if key in loose:
             return loose[key]
-        known = ", ".join(repr(n) for n in task.label_names)
+        known = ", ".join(
+            repr(n) if n.replace("_", " ") == m else f"{n!r} ({m})"
+            for n, m in zip(task.label_names, task.label_meanings, strict=True)
+        )
         raise ValueError(f"unknown label {value!r} for {task.name} (expected one of {known})")
     kind = type(value).__name__
     raise ValueError(f"expected an integer label or a label name, got {kind} {value!r}")

@@ -24,7 +24,7 @@ TINY_GPT2 = Path(__file__).resolve().parents[3] / "shared" / "models" / "tiny-gp
 class _Server:
     """A chat-completions stand-in on 127.0.0.1 that fails ``failures`` times first."""
 
-    def __init__(self, failures: int, status: int = 503) -> None:
+    def __init__(self, failures: int, status: int = 503, location: str | None = None) -> None:
         self.requests: list[dict] = []
         outer = self
 
@@ -34,6 +34,8 @@ class _Server:
                 outer.requests.append({"auth": self.headers.get("Authorization"), "body": body})
                 if len(outer.requests) <= failures:
                     self.send_response(status)
+                    if location:
+                        self.send_header("Location", location)
                     self.end_headers()
                     return
                 text = f"1. echo {body['messages'][0]['content']} seed={body['seed']}"
@@ -95,6 +97,24 @@ def test_http_backend_does_not_retry_a_client_error():
         with pytest.raises(GenerationRequestError, match="HTTP 400"):
             gen.generate(["x"], max_new_tokens=4, temperature=0.0, seed=0)
     assert len(server.requests) == 1
+
+
+def test_http_backend_never_follows_a_redirect_with_the_key():
+    with _Server(failures=0) as elsewhere, _Server(10, 302, elsewhere.url) as server:
+        gen = OpenAICompatibleGenerator(
+            base_url=server.url, model="m", api_key=KEY, sleep=lambda s: None
+        )
+        with pytest.raises(GenerationRequestError, match="HTTP 302"):
+            gen.generate(["x"], max_new_tokens=4, temperature=0.0, seed=0)
+    assert len(server.requests) == 1 and elsewhere.requests == []
+
+
+def test_a_key_sent_over_plain_http_to_another_host_is_warned_about(caplog):
+    with caplog.at_level(logging.WARNING):
+        OpenAICompatibleGenerator(base_url="http://127.0.0.1:8000", model="m", api_key=KEY)
+        assert "plain http" not in caplog.text
+        OpenAICompatibleGenerator(base_url="http://llm.example:8000", model="m", api_key=KEY)
+    assert "llm.example over plain http" in caplog.text and KEY not in caplog.text
 
 
 def test_http_backend_retries_connection_errors():

@@ -196,7 +196,7 @@ def test_lmbff_unknown_label_names_file_row_field(tmp_path):
     assert err.value.path == tmp_path / "SST-2" / "16-13" / "train.tsv"
     assert str(err.value).endswith(
         "train.tsv row 7, field 'label': "
-        "unknown label 'positiv' for SST-2 (expected one of '0', '1')"
+        "unknown label 'positiv' for SST-2 (expected one of '0' (negative), '1' (positive))"
     )
 
 

@@ -92,3 +92,59 @@ def test_missing_synthetic_file_is_named(tmp_path, good):
 def test_set_overrides_a_field(tmp_path, good):
     result = run_cli("validate", str(write(tmp_path, good)), "--set", "data.task=QQP")
     assert result.exit_code == 2 and "QQP" in result.output
+
+
+def test_set_into_a_value_that_is_not_a_section_is_one_error(tmp_path, good):
+    result = run_cli("validate", str(write(tmp_path, good)), "--set", "data.task.x=3")
+    assert_failed_cleanly(
+        result, "cannot set data.task.x", out_dir=Path(good["tracking"]["output_dir"])
+    )
+
+
+def test_an_ablation_grid_validates_every_cell_and_names_a_bad_table(tmp_path, good):
+    grid = {"base": good, "seeds": [13], "variants": [{"strategy": "real_only"}, {}]}
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(grid))
+    result = run_cli("validate", str(path))
+    assert result.exit_code == 0, result.output
+    assert "train: 6 rows" in result.output and "2 grid cells" in result.output
+    train = Path(good["data"]["data_root"]) / "SST-2" / "16-13" / "train.tsv"
+    train.write_text(train.read_text() + "a new row\tmaybe\n")
+    for command in ("validate", "ablation"):
+        assert_failed_cleanly(
+            run_cli(command, str(path)),
+            "train.tsv",
+            "label",
+            "'maybe'",
+            out_dir=Path(good["tracking"]["output_dir"]),
+        )
+
+
+def test_deploying_a_missing_parameter_file_is_one_error(tmp_path):
+    for command in ("deploy", "serve"):
+        result = run_cli(command, "--params", str(tmp_path / "nope.yaml"))
+        assert_failed_cleanly(result, "nope.yaml", out_dir=tmp_path / "out")
+
+
+def test_a_password_in_the_tracking_uri_is_refused_and_never_echoed(tmp_path, good):
+    uri = "https://bob:hunter2@mlflow.example"
+    result = run_cli(
+        "validate", str(write(tmp_path, good)), "--set", f"tracking.tracking_uri={uri}"
+    )
+    assert_failed_cleanly(
+        result,
+        "tracking.tracking_uri",
+        "MLFLOW_TRACKING_PASSWORD",
+        out_dir=Path(good["tracking"]["output_dir"]),
+    )
+    assert "hunter2" not in result.output
+
+
+def test_printed_store_uris_drop_their_credentials():
+    from tasks.tracking import redact_uri
+
+    assert redact_uri("https://bob:hunter2@mlflow.example:5000/api") == (
+        "https://***@mlflow.example:5000/api"
+    )
+    assert redact_uri("http://token@host/") == "http://***@host/"
+    assert redact_uri("sqlite:////tmp/mlflow.db") == "sqlite:////tmp/mlflow.db"
