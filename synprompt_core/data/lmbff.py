@@ -15,7 +15,7 @@ import pandas as pd
 
 from synprompt_core.data.columns import LABEL_COLUMNS, PAIR_COLUMNS, resolve_columns
 from synprompt_core.data.errors import DataError
-from synprompt_core.data.readers import read_delimited
+from synprompt_core.data.readers import read_delimited, relative_hint
 from synprompt_core.data.validation import validate_examples
 from synprompt_core.task_registry import TaskSpec
 
@@ -43,9 +43,11 @@ def lmbff_split_path(root: str | Path, task: TaskSpec, *, k: int, seed: int, spl
             if (folder / f"{stem}{suffix}").is_file():
                 return folder / f"{stem}{suffix}"
     present = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    hint = "" if present else relative_hint(folder)
     raise FileNotFoundError(
         f"no {split!r} split for {task.name} in {folder} "
         f"(looked for {', '.join(s + '.tsv|.csv' for s in stems)}; found: {present or 'nothing'})"
+        f"{hint}"
     )
 
 

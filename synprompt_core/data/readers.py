@@ -23,8 +23,13 @@ def check_file(path: str | Path) -> Path:
     """The path as a Path; FileNotFoundError naming it if it is not a file."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no such data file: {path}")
+        raise FileNotFoundError(f"no such data file: {path}{relative_hint(path)}")
     return path
+
+
+def relative_hint(path: Path) -> str:
+    """For a missing relative path: the folder it was resolved from (the working one)."""
+    return "" if path.is_absolute() else f" (relative to the working folder {Path.cwd()})"
 
 
 def read_delimited(path: Path, *, sep: str, header: bool) -> pd.DataFrame:
