@@ -37,11 +37,23 @@ def _pick(columns: Sequence[str], candidates: Sequence[str]) -> str | None:
     return next((c for c in candidates if c in columns), None)
 
 
-def _require(column: str | None, columns: Sequence[str], field: str, path: str | Path) -> str:
+def _require(
+    column: str | None,
+    columns: Sequence[str],
+    field: str,
+    path: str | Path,
+    tried: Sequence[str],
+) -> str:
     if column is None or column not in columns:
         found = ", ".join(map(str, columns)) or "none"
-        name = field if column is None else column
-        raise DataError(f"missing column (found: {found})", path=path, field=name)
+        if column is None:
+            detail = (
+                f"missing column (found: {found}; looked for: {', '.join(tried)}); "
+                f"name yours with the source's `{field}:` option"
+            )
+        else:
+            detail = f"column {column!r} given as `{field}:` is missing (found: {found})"
+        raise DataError(detail, path=path, field=field)
     return column
 
 
@@ -71,10 +83,13 @@ def resolve_columns(
         text_a = _pick(columns, firsts if task.is_pair else SINGLE_COLUMNS)
     if text_b is None and task.is_pair:
         text_b = next((b for a, b in PAIR_COLUMNS if a == text_a and b in columns), None)
+    firsts = tuple(dict.fromkeys(p[0] for p in PAIR_COLUMNS)) if task.is_pair else SINGLE_COLUMNS
+    label = label or _pick(columns, LABEL_COLUMNS)
     mapping = {
-        "text_a": _require(text_a, columns, "text_a", path),
-        "label": _require(label or _pick(columns, LABEL_COLUMNS), columns, "label", path),
+        "text_a": _require(text_a, columns, "text_a", path, firsts),
+        "label": _require(label, columns, "label", path, LABEL_COLUMNS),
     }
     if task.is_pair or text_b is not None:
-        mapping["text_b"] = _require(text_b, columns, "text_b", path)
+        seconds = tuple(dict.fromkeys(p[1] for p in PAIR_COLUMNS))
+        mapping["text_b"] = _require(text_b, columns, "text_b", path, seconds)
     return mapping

@@ -313,6 +313,19 @@ def test_read_table_bad_rows(tmp_path, name, content, row, field, message):
     assert name in str(err.value)
 
 
+def test_a_missing_column_lists_the_names_tried_and_a_bad_override_names_its_option(tmp_path):
+    (tmp_path / "m.csv").write_text("prem,hyp,gold\na,b,entailment\n")
+    with pytest.raises(DataError, match=r"looked for: text_a, sentence1.*premise.*`text_a:`"):
+        read_table(tmp_path / "m.csv", get_task("MNLI"))
+    with pytest.raises(DataError, match=r"column 'premise' given as `text_a:` is missing") as err:
+        read_table(tmp_path / "m.csv", get_task("MNLI"), text_a="premise", text_b="hyp")
+    assert err.value.field == "text_a"
+    table = read_table(
+        tmp_path / "m.csv", get_task("MNLI"), text_a="prem", text_b="hyp", label="gold"
+    )
+    assert table.loc[0, "text_b"] == "b" and table.loc[0, "label"] == 1
+
+
 def test_read_table_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.csv"):
         read_table(tmp_path / "nope.csv", SST2)
