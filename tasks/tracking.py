@@ -11,6 +11,7 @@ import socket
 import threading
 import time
 import urllib.parse
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -242,12 +243,17 @@ def log_artifact(uri: str, run_id: str, path: Path, *, folder: str | None = None
 def log_dataset(uri: str, run_id: str, *, path: Path, name: str, context: str, digest: str) -> None:
     """Register a parquet example table as a run input (``mlflow.log_input``)."""
     frame = pd.read_parquet(path)
-    dataset = mlflow.data.from_pandas(
-        frame, source=str(Path(path).resolve()), targets="label", name=name, digest=digest[:36]
-    )
-    entry = DatasetInput(
-        dataset=dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)]
-    )
+    with warnings.catch_warnings():
+        # MLflow's advice on ambiguous local sources and integer columns (our labels are
+        # never missing) would print on every stage of every run
+        warnings.filterwarnings("ignore", "The specified dataset source", UserWarning)
+        warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer", UserWarning)
+        dataset = mlflow.data.from_pandas(
+            frame, source=str(Path(path).resolve()), targets="label", name=name, digest=digest[:36]
+        )
+        entry = DatasetInput(
+            dataset=dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)]
+        )
     client_for(uri).log_inputs(run_id, datasets=[entry])
 
 

@@ -15,7 +15,7 @@ from synprompt_core.alignment import (
     refit_variance,
     select_demonstrations,
 )
-from synprompt_core.alignment.gp_select import rbf
+from synprompt_core.alignment.gp_select import cluster_pool, rbf
 from synprompt_core.configs.alignment import SelectionConfig
 
 LS, NOISE = 2.0, 1e-6
@@ -103,6 +103,25 @@ def test_select_demonstrations_per_label(pool):
         assert (sel.assignment[members] == cluster).all()
     again = select_demonstrations(embeddings=pool, labels=labels, config=cfg)
     np.testing.assert_array_equal(sel.indices, again.indices)
+
+
+def test_selection_follows_the_gp_and_leads_with_the_most_central_row(pool):
+    """Per label, the chosen clusters are the greedy max-variance sequence over that
+    label's centroids (from the seeded first pick), and members are nearest-first."""
+    labels = np.repeat([0, 1], 200)
+    cfg = SelectionConfig(n_clusters=10, budget=6, per_label="average", length_scale=3.0, seed=1)
+    sel = select_demonstrations(embeddings=pool, labels=labels, config=cfg)
+    _, centroids, cluster_label = cluster_pool(pool, labels, n_clusters=10, seed=1)
+    for value in (0, 1):
+        ids = np.flatnonzero(cluster_label == value)
+        local = [int(np.flatnonzero(ids == c)[0]) for c in sel.clusters[sel.labels == value]]
+        want, _ = greedy_max_variance(
+            centroids[ids], n_picks=3, first=local[0], length_scale=3.0, noise=cfg.noise
+        )
+        assert local == want.tolist()
+    for members, cluster in zip(sel.members, sel.clusters, strict=True):
+        distances = ((pool[members] - centroids[cluster]) ** 2).sum(1)
+        assert np.all(np.diff(distances) >= 0)
 
 
 def test_every_row_its_own_cluster():

@@ -157,6 +157,8 @@ def test_weight_helpers():
     idx = resample_indices(w, n=100, seed=0)
     assert idx.shape == (100,) and idx.max() < 40
     np.testing.assert_array_equal(idx, resample_indices(w, n=100, seed=0))
+    drawn = resample_indices(np.array([0.7, 0.0, 0.3]), n=10_000, seed=0)
+    assert set(drawn.tolist()) == {0, 2} and abs((drawn == 0).mean() - 0.7) < 0.02
     counts, edges = weight_histogram(w, bins=5)
     assert counts.sum() == 40 and edges.shape == (6,)
     r2, s2 = project_2d(real=np.random.default_rng(0).standard_normal((30, 5)), syn=np.ones((4, 5)))

@@ -131,9 +131,12 @@ def test_sequence_embedders(tiny_path):
 
     cfg = GeneratorConfig(model=str(tiny_path), mode="softsrv")
     model, tok = load_generator(cfg)
-    lm = load_embedder("lm", model=model, tokenizer=tok)(["a film", "a much longer film here"])
-    assert lm.shape == (2, 32)
-    minilm = load_embedder("minilm", model=model, tokenizer=tok)(["a film"])
-    assert minilm.shape == (1, 384)
+    for kind, dim in (("lm", 32), ("minilm", 384)):
+        embed = load_embedder(kind, model=model, tokenizer=tok)
+        both = embed(["a film", "a much longer film here"])
+        assert both.shape == (2, dim)
+        # padding never leaks into a shorter text's embedding, and texts differ
+        assert_close(both[0], embed(["a film"])[0], atol=1e-5, rtol=1e-4)
+        assert not torch.allclose(both[0], both[1])
     with pytest.raises(GeneratorError, match="unknown sequence embedder"):
         load_embedder("bert", model=model, tokenizer=tok)

@@ -12,9 +12,11 @@ from mlflow.tracking import MlflowClient
 
 from flows.alignment import synthesize_flow
 from flows.pipeline import synprompt_pipeline
+from synprompt_core.alignment import apply_weights, reweight
 from synprompt_core.configs.pipeline import PipelineConfig
-from synprompt_core.data import read_synthetic
+from synprompt_core.data import read_real_splits, read_synthetic
 from synprompt_core.references import Ref, file_digest
+from tasks.alignment import embed
 from tests.orchestration.conftest import smoke_config, with_new_eval_batch
 
 
@@ -88,7 +90,22 @@ def test_prompt_tuning_trains_on_the_weighted_synthetic_set(finished):
     original = read_synthetic(config.data)
     assert (drawn["weight"] == 1.0).all()  # default: rows drawn by their MMD weight
     assert drawn["label"].value_counts().to_dict() == original["label"].value_counts().to_dict()
-    assert drawn["text_a"].value_counts().max() > 1  # favoured rows drawn more than once
+    # exactly the draw the core makes from the MMD weights of these embeddings
+    align = config.alignment.reweight
+    real = read_real_splits(config.data)["train"]
+    weights = reweight(
+        syn=embed(config, original),
+        real=embed(config, real),
+        config=align,
+        syn_labels=original["label"].to_numpy(),
+        real_labels=real["label"].to_numpy(),
+    ).weights
+    assert weights.std() > 0  # the weights are not uniform, so the draw depends on them
+    expected = apply_weights(original, weights, use="resample", seed=align.seed, by_label=True)
+    columns = ["text_a", "label"]
+    pd.testing.assert_frame_equal(
+        drawn[columns].reset_index(drop=True), expected[columns].reset_index(drop=True)
+    )
 
 
 def test_second_run_reuses_the_alignment_stages(finished):

@@ -7,6 +7,7 @@ from mlflow.tracking import MlflowClient
 
 from flows.pipeline import synprompt_pipeline
 from synprompt_core.configs.pipeline import PipelineConfig
+from synprompt_core.data import read_real_splits
 from tests.orchestration.conftest import smoke_config, with_new_eval_batch
 
 EXPECTED_ARTIFACTS = {
@@ -26,9 +27,18 @@ def finished(prefect_server, tiny_encoder, tmp_path_factory):
 
 
 def test_pipeline_reports_test_accuracy_and_its_run(finished):
-    _, result = finished
-    assert 0.0 <= result["test_accuracy"] <= 100.0
+    config, result = finished
     assert result["run_id"] and result["tracking_uri"].startswith("sqlite:///")
+    client = MlflowClient(result["tracking_uri"])
+    parent = client.get_run(result["run_id"])
+    child = client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
+    )[0]
+    accuracy = result["test_accuracy"]
+    assert accuracy == parent.data.metrics["test_accuracy"] == child.data.metrics["test_accuracy"]
+    n_test = len(read_real_splits(config.data)["test"])
+    correct = accuracy * n_test / 100  # a percentage of whole test rows
+    assert 0 <= correct <= n_test and correct == pytest.approx(round(correct))
 
 
 def test_parent_and_child_runs_are_finished_with_metrics(finished):
