@@ -160,7 +160,7 @@ def sample_and_write(config: PipelineConfig, inputs: dict[str, Ref], generator: 
             f"generation kept no row of {output.counts['requested']} requested "
             f"(counts {output.counts}); rejected rows and reasons: {saved.rejected}"
         )
-    validate_examples(output.rows, spec, path=saved.parquet)
+    validate_examples(output.rows, spec, path=saved.parquet, registry_order=True)
     return {"sha256": table_digest(output.rows), "metrics": metrics, "files": GENERATE_FILES}
 
 

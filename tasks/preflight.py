@@ -6,6 +6,7 @@ Kept free of prefect and mlflow imports so a bad input fails in about a second.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,7 @@ import pandas as pd
 from synprompt_core.configs.backbone import MINILM
 from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.data import read_real_splits, read_synthetic
+from synprompt_core.data.validation import IntegerLabelsWarning
 from synprompt_core.task_registry import TaskSpec, get_task
 
 
@@ -23,12 +25,16 @@ def check_inputs(config: PipelineConfig) -> list[str]:
     """
     task = get_task(config.data.task)
     lines = [f"task {task.name}, k={config.data.k}, seed={config.data.seed}"]
-    tables = read_real_splits(config.data)
-    synthetic = read_synthetic(config.data)
+    with warnings.catch_warnings(record=True) as notes:
+        warnings.simplefilter("always", IntegerLabelsWarning)
+        tables = read_real_splits(config.data)
+        synthetic = read_synthetic(config.data)
     if synthetic is not None:
         tables["synthetic"] = synthetic
     for split, table in tables.items():
         lines.append(f"  {split}: {len(table)} rows ({label_counts(table, task)})")
+    for note in dict.fromkeys(str(n.message) for n in notes):
+        lines.append(f"  note: {note}")
     return lines
 
 

@@ -110,4 +110,4 @@ def read_hf_dataset(
     if order is not None:
         lookup = dict(enumerate(order))
         table["label"] = [lookup.get(v, v) for v in table["label"].tolist()]
-    return validate_examples(table, task, path=where)
+    return validate_examples(table, task, path=where, registry_order=order is not None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import warnings
 from collections.abc import Sequence
 from numbers import Integral, Real
 from pathlib import Path
@@ -121,7 +122,12 @@ def _encode_weights(values: Sequence[Any], path: str | Path) -> list[float]:
 
 
 def validate_examples(
-    df: pd.DataFrame, task: TaskSpec, *, path: str | Path, pair: bool | None = None
+    df: pd.DataFrame,
+    task: TaskSpec,
+    *,
+    path: str | Path,
+    pair: bool | None = None,
+    registry_order: bool = False,
 ) -> pd.DataFrame:
     """Check an example table against the contract and return a clean copy.
 
@@ -132,6 +138,9 @@ def validate_examples(
         task: the task whose labels the table uses.
         path: where the table came from; named in every error.
         pair: require a non-empty ``text_b``; defaults to ``task.is_pair``.
+        registry_order: integer labels are known to follow the task's label order
+            (tables this project wrote, ClassLabels mapped by name); otherwise integer
+            labels of a task with named labels raise an ``IntegerLabelsWarning``.
 
     Returns:
         A new frame (RangeIndex) with contract columns first: ``text_a``, ``text_b`` (str),
@@ -158,11 +167,34 @@ def validate_examples(
         out["text_b"] = _single_text_b(out["text_b"].tolist(), task, path)
     out["text_a"] = out["text_a"].astype(str)
     out["text_b"] = out["text_b"].astype(str)
-    out["label"] = pd.Series(_encode_labels(out["label"].tolist(), task, path), dtype="int64")
+    raw_labels = out["label"].tolist()
+    out["label"] = pd.Series(_encode_labels(raw_labels, task, path), dtype="int64")
+    if not registry_order:
+        _note_integer_labels(raw_labels, task, path)
     if "weight" in out.columns:
         out["weight"] = pd.Series(_encode_weights(out["weight"].tolist(), path), dtype="float64")
     first = [c for c in CONTRACT_COLUMNS if c in out.columns]
     return out[first + [c for c in out.columns if c not in first]].infer_objects()
+
+
+class IntegerLabelsWarning(UserWarning):
+    """Integer labels for a task whose labels have names: read in the registry's order."""
+
+
+def _note_integer_labels(values: Sequence[Any], task: TaskSpec, path: str | Path) -> None:
+    if all(name.isdigit() for name in task.label_names):
+        return  # integer labels are the label names themselves (SST-2's '0'/'1', ...)
+    if not any(isinstance(v, Integral) and not isinstance(v, bool) for v in values):
+        return
+    order = ", ".join(f"{i} = {m}" for i, m in enumerate(task.label_meanings))
+    warnings.warn(
+        IntegerLabelsWarning(
+            f"{path}: integer labels read in {task.name}'s registry order ({order}); "
+            "other datasets may number them differently (GLUE's MNLI: 0 = entailment), "
+            "so write label names if in doubt"
+        ),
+        stacklevel=3,
+    )
 
 
 def _canonical(column: str, values: list[Any]) -> list[Any]:

@@ -466,3 +466,20 @@ def test_table_digest_is_content_only():
     assert table_digest(df) != table_digest(df.assign(text_a=["a", "c"]))
     assert table_digest(df) != table_digest(df.iloc[::-1])
     assert len(table_digest(df)) == 64
+
+
+def test_integer_labels_of_a_named_label_task_say_how_they_were_read(tmp_path):
+    import warnings
+
+    from synprompt_core.data.validation import IntegerLabelsWarning
+
+    (tmp_path / "ints.csv").write_text("premise,hypothesis,label\na b,c d,0\ne f,g h,2\n")
+    with pytest.warns(IntegerLabelsWarning, match=r"0 = contradiction, 1 = entailment"):
+        table = read_table(tmp_path / "ints.csv", MNLI)
+    assert table["label"].tolist() == [0, 2]
+    (tmp_path / "names.csv").write_text("premise,hypothesis,label\na b,c d,entailment\n")
+    (tmp_path / "sst.csv").write_text("sentence,label\ngood .,1\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IntegerLabelsWarning)
+        read_table(tmp_path / "names.csv", MNLI)  # names: nothing to say
+        read_table(tmp_path / "sst.csv", SST2)  # SST-2's labels are named '0' and '1'
