@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -88,19 +89,21 @@ def example_texts(table, task) -> list[str]:
     return table["text_a"].tolist()
 
 
-def mmd_weighted(args, task, real, syn) -> tuple:
+def mmd_weighted(args, task, tables, syn) -> tuple:
     """The synthetic table after SynAlign MMD reweighting, and the MMD diagnostics.
 
-    MiniLM embeddings of real train vs synthetic texts, the default ReweightConfig updated
-    with ``--reweight``; embeddings are cached by content under ``--embedding-cache``, so a
-    seed is embedded once.
+    MiniLM embeddings of the real target rows (train, or train + dev: the config's
+    ``target``) vs synthetic texts, the default ReweightConfig updated with ``--reweight``;
+    embeddings are cached by content under ``--embedding-cache``, so a seed is embedded once.
     """
+    config = ReweightConfig.model_validate(args.reweight)
+    splits = ["train", "dev"] if config.target == "train+dev" else ["train"]
+    real = pd.concat([tables[s] for s in splits], ignore_index=True)
     embedding = EmbeddingConfig(encoder=args.embedding_encoder)
     real_emb, syn_emb = (
         embed_texts(example_texts(t, task), config=embedding, cache_dir=args.embedding_cache)
         for t in (real, syn)
     )
-    config = ReweightConfig.model_validate(args.reweight)
     result = reweight(
         syn=syn_emb,
         real=real_emb,
@@ -125,7 +128,7 @@ def run_seed(args, backbone, task, seed, names, mmd_stats=None) -> dict[str, flo
     tables, syn = load_split_tables(args, task, seed)
     weighted = None
     if any(VARIANTS.get(name, {}).get("mmd") for name in names):
-        weighted, stats = mmd_weighted(args, task, tables["train"], syn)
+        weighted, stats = mmd_weighted(args, task, tables, syn)
         if mmd_stats is not None:
             mmd_stats[str(seed)] = stats
         print(

@@ -168,13 +168,16 @@ def reweight_synthetic_task(
 ) -> Ref:
     """Learn MMD weights matching synthetic to real embeddings; write the weighted table."""
     uri, run_id = run
-    used = {"train": inputs["train"], "synthetic": inputs["synthetic"]}
+    splits = ["train", "dev"] if config.alignment.reweight.target == "train+dev" else ["train"]
+    used = {name: inputs[name] for name in splits if name in inputs}
+    used["synthetic"] = inputs["synthetic"]
     key = stage_key(config, REWEIGHT, "reweight", used)
     folder = stage_dir(config.tracking.output_dir, REWEIGHT, key)
     manifest = read_manifest(folder)
     cached = manifest is not None
     if not cached:
-        real, syn = read_table(used["train"]), read_table(used["synthetic"])
+        real = pd.concat([read_table(used[n]) for n in splits if n in used], ignore_index=True)
+        syn = read_table(used["synthetic"])
         real_emb, syn_emb = embed(config, real), embed(config, syn)
         result = reweight(
             syn=syn_emb,

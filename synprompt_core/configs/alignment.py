@@ -124,6 +124,12 @@ class ReweightConfig(StageConfig):
         "every label's share of the total weight (class-conditional MMD); off: one MMD over "
         "all rows, which can shift the label balance of the synthetic set",
     )
+    target: Literal["train", "train+dev"] = Field(
+        default="train+dev",
+        description="The real rows the synthetic set is matched to: the few-shot train "
+        "split, or train and dev together (twice the rows for the same labelled budget, "
+        "so a steadier MMD estimate; dev stays unseen by the prompt's gradients)",
+    )
     use: Literal["loss_weights", "resample"] = Field(
         default="resample",
         description="resample: draw the synthetic rows by weight (SynAlign's sampling "

@@ -92,7 +92,9 @@ def test_prompt_tuning_trains_on_the_weighted_synthetic_set(finished):
     assert drawn["label"].value_counts().to_dict() == original["label"].value_counts().to_dict()
     # exactly the draw the core makes from the MMD weights of these embeddings
     align = config.alignment.reweight
-    real = read_real_splits(config.data)["train"]
+    splits = read_real_splits(config.data)
+    assert align.target == "train+dev"  # the default: matched to every labelled real row
+    real = pd.concat([splits["train"], splits["dev"]], ignore_index=True)
     weights = reweight(
         syn=embed(config, original),
         real=embed(config, real),
