@@ -61,16 +61,16 @@ def _load_and_check_ablation(path: Path):
 
     try:
         config = load_ablation(path)
-        summary, seen = [], set()
-        for cell in config.expand():
+        cells, summary, seen = config.expand(), [], set()
+        for cell in cells:
             if cell.data in seen:  # variants of one task and seed read the same tables
                 continue
             seen.add(cell.data)
             summary += check_inputs(cell)
     except BAD_INPUT as err:
         _fail(str(err))
-    cells = len(config.expand())
-    return config, [*summary, f"{cells} grid cells ({len(config.variants)} variants each)"]
+    variants = len(config.variants)
+    return config, [*summary, f"{len(cells)} grid cells ({variants} variants each)"]
 
 
 def _is_ablation(path: Path) -> bool:
