@@ -97,8 +97,7 @@ def mmd_weighted(args, task, tables, syn) -> tuple:
     embeddings are cached by content under ``--embedding-cache``, so a seed is embedded once.
     """
     config = ReweightConfig.model_validate(args.reweight)
-    splits = ["train", "dev"] if config.target == "train+dev" else ["train"]
-    real = pd.concat([tables[s] for s in splits], ignore_index=True)
+    real = pd.concat([tables[s] for s in config.target_splits], ignore_index=True)
     embedding = EmbeddingConfig(encoder=args.embedding_encoder)
     real_emb, syn_emb = (
         embed_texts(example_texts(t, task), config=embedding, cache_dir=args.embedding_cache)

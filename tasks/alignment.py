@@ -168,15 +168,14 @@ def reweight_synthetic_task(
 ) -> Ref:
     """Learn MMD weights matching synthetic to real embeddings; write the weighted table."""
     uri, run_id = run
-    splits = ["train", "dev"] if config.alignment.reweight.target == "train+dev" else ["train"]
-    used = {name: inputs[name] for name in splits if name in inputs}
-    used["synthetic"] = inputs["synthetic"]
+    splits = [name for name in config.alignment.reweight.target_splits if name in inputs]
+    used = {name: inputs[name] for name in [*splits, "synthetic"]}
     key = stage_key(config, REWEIGHT, "reweight", used)
     folder = stage_dir(config.tracking.output_dir, REWEIGHT, key)
     manifest = read_manifest(folder)
     cached = manifest is not None
     if not cached:
-        real = pd.concat([read_table(used[n]) for n in splits if n in used], ignore_index=True)
+        real = pd.concat([read_table(used[n]) for n in splits], ignore_index=True)
         syn = read_table(used["synthetic"])
         real_emb, syn_emb = embed(config, real), embed(config, syn)
         result = reweight(

@@ -23,16 +23,16 @@ def check_inputs(config: PipelineConfig) -> list[str]:
 
     Raises the reader's ``DataError`` (file, row, field) on the first bad row.
     """
-    task = get_task(config.data.task)
     data = config.data
+    task = get_task(data.task)
     sources = [data.split_source(s) for s in ("train", "dev", "test")] + [data.synthetic_source()]
     folders = any(s is not None and s.format in ("lmbff", "fewgen") for s in sources)
     draw = f", k={data.k}, seed={data.seed}" if folders or data.sample_k_shot else ""
     lines = [f"task {task.name}{draw}"]
     with warnings.catch_warnings(record=True) as notes:
         warnings.simplefilter("always", IntegerLabelsWarning)
-        tables = read_real_splits(config.data)
-        synthetic = read_synthetic(config.data)
+        tables = read_real_splits(data)
+        synthetic = read_synthetic(data)
     if synthetic is not None:
         tables["synthetic"] = synthetic
     for split, table in tables.items():

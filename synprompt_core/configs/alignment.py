@@ -138,6 +138,11 @@ class ReweightConfig(StageConfig):
     )
     seed: int = Field(default=42, description="Seed for RFF frequencies and subsampling")
 
+    @property
+    def target_splits(self) -> tuple[str, ...]:
+        """The real splits the synthetic set is matched to, in order."""
+        return ("train", "dev") if self.target == "train+dev" else ("train",)
+
     @model_validator(mode="after")
     def _check_multipliers(self) -> ReweightConfig:
         if not self.multipliers or any(m <= 0 for m in self.multipliers):
@@ -170,13 +175,9 @@ class AlignmentConfig(StageConfig):
                 "demonstrations (enable selection, or disable generation)"
             )
         if generation.enabled and not generation.model.strip():
+            what = {"hf": "a hub id or local folder", "openai": "the served model name"}
             raise ValueError(
                 "alignment.generation.model is required when generation is enabled "
-                f"(backend {generation.backend!r}: "
-                + (
-                    "a hub id or local folder)"
-                    if generation.backend == "hf"
-                    else "the served model name)"
-                )
+                f"(backend {generation.backend!r}: {what[generation.backend]})"
             )
         return self

@@ -78,18 +78,17 @@ def resolve_columns(
     if task.is_pair and text_a is None and text_b is None:
         both = [p for p in PAIR_COLUMNS if p[0] in columns and p[1] in columns]
         text_a, text_b = both[0] if both else (None, None)
+    firsts = tuple(dict.fromkeys(a for a, _ in PAIR_COLUMNS)) if task.is_pair else SINGLE_COLUMNS
     if text_a is None:
-        firsts = tuple(p[0] for p in PAIR_COLUMNS)
-        text_a = _pick(columns, firsts if task.is_pair else SINGLE_COLUMNS)
+        text_a = _pick(columns, firsts)
     if text_b is None and task.is_pair:
         text_b = next((b for a, b in PAIR_COLUMNS if a == text_a and b in columns), None)
-    firsts = tuple(dict.fromkeys(p[0] for p in PAIR_COLUMNS)) if task.is_pair else SINGLE_COLUMNS
     label = label or _pick(columns, LABEL_COLUMNS)
     mapping = {
         "text_a": _require(text_a, columns, "text_a", path, firsts),
         "label": _require(label, columns, "label", path, LABEL_COLUMNS),
     }
     if task.is_pair or text_b is not None:
-        seconds = tuple(dict.fromkeys(p[1] for p in PAIR_COLUMNS))
+        seconds = tuple(dict.fromkeys(b for _, b in PAIR_COLUMNS))
         mapping["text_b"] = _require(text_b, columns, "text_b", path, seconds)
     return mapping

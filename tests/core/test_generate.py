@@ -248,24 +248,11 @@ def test_repetition_penalty_counts_the_first_sentence(lm):
 def test_a_first_sentence_longer_than_the_context_is_cut_as_in_training(lm):
     model, tok, result = lm  # context 64 positions, generator max_length 16
     long_first = " ".join(["word"] * 200) + " ."
+    kw = dict(model=model, tokenizer=tok, result=result, task=PARAPHRASE, generator_ref="r")
     cfg = GenerationConfig(n_per_label=2, batch_size=2, max_new_tokens=8, pair_source="pool")
-    out = generate_synthetic(
-        model=model,
-        tokenizer=tok,
-        result=result,
-        task=PARAPHRASE,
-        config=cfg.model_copy(update=LOOSE),
-        generator_ref="r",
-        pool=[long_first],
-    )
+    out = generate_synthetic(config=cfg.model_copy(update=LOOSE), pool=[long_first], **kw)
     assert out.counts["failed"] == 0 and out.counts["generated"] == 4
     with pytest.raises(GeneratorError, match=r"first sentence 16 \+ max_new_tokens 45 = 65"):
         generate_synthetic(
-            model=model,
-            tokenizer=tok,
-            result=result,
-            task=PARAPHRASE,
-            config=cfg.model_copy(update={"max_new_tokens": 45}),
-            generator_ref="r",
-            pool=[long_first],
+            config=cfg.model_copy(update={"max_new_tokens": 45}), pool=[long_first], **kw
         )
