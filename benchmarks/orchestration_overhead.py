@@ -2,8 +2,8 @@
 
 In one process, against a Prefect server that is already up (a temporary local one) and
 one MLflow SQLite store: a warm-up flow run, then (1) the core functions called directly
-(read the real splits and synthetic set, load the backbone, ``run_prompt_tuning``),
-(2) the same work as the ``synprompt_pipeline`` flow on an empty stage cache, and
+(read the real splits and synthetic set, load the backbone, ``run_prompt_tuning``, write its
+output files), (2) the same work as the ``synprompt_pipeline`` flow on an empty stage cache, and
 (3) the flow again, fully cached. Prints a table; ``--json OUT`` writes
 ``{"overhead": flow/direct - 1, "cached_fraction": cached/first}``. Example:
 
@@ -37,10 +37,12 @@ def with_output(config: PipelineConfig, out: Path, uri: str) -> PipelineConfig:
 
 
 def run_direct(config: PipelineConfig, out: Path) -> float:
-    """The pipeline's work with no Prefect and no MLflow; returns test accuracy."""
+    """The pipeline's work with no Prefect and no MLflow: the same reads, training and
+    output files (prompt, history, curves, results table); returns test accuracy."""
     from synprompt_core.backbones import load_backbone
     from synprompt_core.data import read_real_splits, read_synthetic
     from synprompt_core.task_registry import get_task
+    from synprompt_core.training.outputs import write_outputs
     from synprompt_core.training.run import run_prompt_tuning
 
     tables = read_real_splits(config.data)
@@ -56,7 +58,7 @@ def run_direct(config: PipelineConfig, out: Path) -> float:
         checkpoint_dir=out / "checkpoint",
         progress=False,
     )
-    return outcome.summary()["test_accuracy"]
+    return write_outputs(out, config, outcome)["summary"]["test_accuracy"]
 
 
 def timed(fn, *args):

@@ -132,11 +132,64 @@ def deploy_to_pool(specs: list[DeploymentSpec], *, work_pool: str = POOL) -> lis
     return ids
 
 
+CRASH_AUTOMATION = "synprompt: crash unresponsive flow runs"
+FINAL_EVENTS = ("Completed", "Failed", "Cancelled", "Crashed")
+
+
+def ensure_crash_automation() -> str | None:
+    """Create (once) the automation that marks a flow run CRASHED when its heartbeats stop.
+
+    A worker killed mid-run (SIGKILL, OOM, a lost machine) otherwise leaves its flow run
+    RUNNING in the UI forever: flow runs send heartbeats, but a self-hosted Prefect server
+    acts on them only through an automation like this one (Prefect's "detect zombie flows"
+    recipe). It fires after three missed heartbeats. Returns its id, or None when heartbeats
+    are switched off (``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` unset).
+    """
+    from datetime import timedelta
+
+    from prefect import get_client
+    from prefect.automations import Automation
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+    from prefect.settings import get_current_settings
+
+    every = get_current_settings().flows.heartbeat_frequency
+    if every is None:
+        return None
+    with get_client(sync_client=True) as client:
+        existing = client.read_automations_by_name(CRASH_AUTOMATION)
+    if existing:
+        return str(existing[0].id)
+    automation = Automation(
+        name=CRASH_AUTOMATION,
+        description="A flow run that misses three heartbeats is marked CRASHED.",
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.heartbeat", *(f"prefect.flow-run.{s}" for s in FINAL_EVENTS)},
+            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=3 * every),
+        ),
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.CRASHED,
+                message=f"no heartbeat for {3 * every} s: the process running it is gone",
+            )
+        ],
+    )
+    return str(automation.create().id)
+
+
 def serve_deployments(params: list[Path] | None = None) -> None:
     """Serve the manifest's deployments, or one per given parameter file; blocks."""
     from prefect import serve
 
     specs = [spec_for_file(p) for p in params] if params else read_manifest()
+    ensure_crash_automation()
     serve(*build_deployments(specs), limit=2)
 
 

@@ -224,12 +224,16 @@ def deploy(params: ParamsOption = None) -> None:
     module = _deployments_module()
     try:
         specs = [module.spec_for_file(p) for p in params] if params else module.read_manifest()
-        if params:
-            for spec, deployment_id in zip(specs, module.deploy_to_pool(specs), strict=True):
-                typer.echo(f"deployed {spec.name} ({deployment_id}) to pool {module.POOL}")
-            return
-        module.sync_variables(specs)
+        for spec in specs:  # every parameter file validated before anything is registered
+            module.load_parameters(spec)
     except BAD_INPUT as err:
         _fail(str(err))
+    if module.ensure_crash_automation():
+        typer.echo(f"automation '{module.CRASH_AUTOMATION}' is in place")
+    if params:
+        for spec, deployment_id in zip(specs, module.deploy_to_pool(specs), strict=True):
+            typer.echo(f"deployed {spec.name} ({deployment_id}) to pool {module.POOL}")
+        return
+    module.sync_variables(specs)
     command = ["prefect", "--no-prompt", "deploy", "--prefect-file", str(module.MANIFEST), "--all"]
     raise typer.Exit(subprocess.call(command, cwd=module.ROOT))

@@ -11,10 +11,9 @@ from prefect.cache_policies import NO_CACHE
 from synprompt_core.backbones import load_backbone
 from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.references import Ref, cache_key
-from synprompt_core.reporting import plot_training_curves, write_table
-from synprompt_core.soft_prompt import save_soft_prompt
 from synprompt_core.task_registry import get_task
-from synprompt_core.training.run import PromptTuningOutcome, run_prompt_tuning
+from synprompt_core.training.outputs import write_outputs
+from synprompt_core.training.run import run_prompt_tuning
 from tasks import tracking
 from tasks.device_slots import device_slot
 from tasks.store import read_manifest, read_table, stage_dir, write_manifest
@@ -33,64 +32,6 @@ def stage_key(config: PipelineConfig, inputs: dict[str, Ref]) -> str:
         "zero_shot": config.zero_shot_baseline,
     }
     return cache_key(stage=STAGE, config=subset, inputs={k: r.sha256 for k, r in inputs.items()})
-
-
-def results_frame(config: PipelineConfig, summary: dict[str, float]) -> pd.DataFrame:
-    tuning = config.prompt_tuning
-    method = tuning.strategy + (
-        "+surgery" if tuning.surgery and tuning.strategy == "paired" else ""
-    )
-    method += "+spt" if tuning.prompt.scale != "none" else ""
-    rows = [
-        {
-            "method": method,
-            "task": config.data.task,
-            "seed": config.data.seed,
-            "dev_accuracy": summary.get("best_dev_accuracy"),
-            "test_accuracy": summary["test_accuracy"],
-            "test_macro_f1": summary["test_macro_f1"],
-        }
-    ]
-    if "zero_shot_test_accuracy" in summary:
-        rows.insert(
-            0,
-            {
-                "method": "zero_shot",
-                "task": config.data.task,
-                "seed": config.data.seed,
-                "dev_accuracy": None,
-                "test_accuracy": summary["zero_shot_test_accuracy"],
-                "test_macro_f1": summary["zero_shot_test_macro_f1"],
-            },
-        )
-    return pd.DataFrame(rows)
-
-
-def write_outputs(folder: Path, config: PipelineConfig, outcome: PromptTuningOutcome) -> dict:
-    meta = {
-        "task": config.data.task,
-        "backbone": config.backbone.model,
-        "kind": config.backbone.kind,
-    }
-    save_soft_prompt(outcome.prompt, folder / "prompt.safetensors", metadata=meta)
-    pd.DataFrame(outcome.train.history).to_csv(folder / "history.csv", index=False)
-    plot_training_curves(
-        outcome.train.history,
-        folder / "training_curve.png",
-        title=f"{config.data.task} seed {config.data.seed}: {config.prompt_tuning.strategy}",
-    )
-    summary = outcome.summary()
-    write_table(results_frame(config, summary), folder / "results")
-    return {
-        "summary": summary,
-        "files": [
-            "prompt.safetensors",
-            "history.csv",
-            "training_curve.png",
-            "results.csv",
-            "results.md",
-        ],
-    }
 
 
 def train_and_write(

@@ -161,6 +161,7 @@ def test_deployed_to_the_process_pool_and_run_by_a_worker(server, tiny_encoder, 
     )  # fmt: skip
     assert deploy.returncode == 0, deploy.stderr
     assert "deployed pooled-tiny" in deploy.stdout
+    _assert_one_crash_automation(env)
     with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
         flow_run = run_deployment("synprompt-pipeline/pooled-tiny", timeout=0)
         worker = [*prefect, "worker", "start", "--pool", "synprompt-process", "--run-once"]
@@ -177,3 +178,23 @@ def test_deployed_to_the_process_pool_and_run_by_a_worker(server, tiny_encoder, 
         f"tags.`prefect.flow_run_id` = '{flow_run.id}' and tags.`synprompt.stage` = 'pipeline'",
     )
     assert parent.info.status == "FINISHED" and "test_accuracy" in parent.data.metrics
+
+
+def _assert_one_crash_automation(env: dict) -> None:
+    """`deploy` left exactly one automation that crashes runs whose heartbeats stop."""
+    from prefect import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.cli import _deployments_module
+
+    module = _deployments_module()
+    with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
+        again = module.ensure_crash_automation()  # a second deploy adds no duplicate
+        with get_client(sync_client=True) as client:
+            (automation,) = client.read_automations_by_name(module.CRASH_AUTOMATION)
+    assert str(automation.id) == again
+    trigger, (action,) = automation.trigger, automation.actions
+    assert trigger.posture == "Proactive" and trigger.after == {"prefect.flow-run.heartbeat"}
+    assert "prefect.flow-run.Completed" in trigger.expect
+    assert trigger.within.total_seconds() == 3 * 180  # three missed default heartbeats
+    assert action.type == "change-flow-run-state" and action.state == "CRASHED"
