@@ -5,6 +5,10 @@ gradient surgery, reweighting, SPT scaling), columns are tasks, each cell is the
 mean ± std of a metric over data seeds, and an Average column closes each row.
 Input is one record per pipeline run with its flattened params (``data.task``,
 ``prompt_tuning.strategy``, ...) and the metric; nothing here reads a tracker.
+
+Runs of one task and seed that share those five labels but differ in another setting
+(the backbone, the step budget, ...) are not merged: each setting that tells them apart
+becomes one more row column, so no run is hidden behind another's label.
 """
 
 from __future__ import annotations
@@ -16,6 +20,25 @@ import pandas as pd
 ROW_KEYS = ["strategy", "generator", "surgery", "reweighting", "spt"]
 TASK, SEED = "data.task", "data.seed"
 AVERAGE = "Average"
+SECTIONS = ("data.", "backbone.", "generator.", "generation.", "alignment.", "prompt_tuning.")
+# settings that never change a result: two runs differing only here are repeats
+OPERATIONAL = {
+    TASK,
+    SEED,
+    "backbone.device",
+    "generator.device",
+    "generator.trust_remote_code",
+    "generation.batch_size",
+    "prompt_tuning.eval_batch_size",
+    "prompt_tuning.checkpoint_every",
+    "alignment.embedding.batch_size",
+    "alignment.embedding.device",
+    "alignment.generation.timeout_s",
+    "alignment.generation.max_retries",
+    "alignment.generation.backoff_s",
+    "alignment.generation.api_key_env",
+    "alignment.generation.base_url",
+}
 
 
 def _value(record: pd.Series, key: str) -> str | None:
@@ -25,8 +48,10 @@ def _value(record: pd.Series, key: str) -> str | None:
     return str(value)
 
 
-def _on(record: pd.Series, key: str) -> bool:
-    return (_value(record, key) or "false").lower() == "true"
+def _on(record: pd.Series, key: str, *, default: bool = False) -> bool:
+    """A boolean param as logged (``"True"``/``"true"``); ``default`` when absent."""
+    value = _value(record, key)
+    return default if value is None else value.lower() == "true"
 
 
 def _generator(record: pd.Series) -> str:
@@ -37,6 +62,8 @@ def _generator(record: pd.Series) -> str:
     imported = _value(record, "data.synthetic.format")
     if imported is None and _value(record, "data.synthetic_root") is not None:
         imported = "fewgen"
+    if _on(record, "alignment.generation.enabled"):  # SynAlign rows join (or are) the set
+        return f"{imported} (imported)+synalign" if imported else "synalign"
     return f"{imported} (imported)" if imported else "none"
 
 
@@ -51,34 +78,66 @@ def describe_variant(record: pd.Series) -> dict[str, str]:
     strategy = _value(record, "prompt_tuning.strategy") or "paired"
     uses_syn = strategy != "real_only"
     surgery = uses_syn and strategy == "paired" and _on(record, "prompt_tuning.surgery")
-    weighted = uses_syn and (_value(record, "prompt_tuning.use_weights") or "true") == "true"
-    mmd = _on(record, "alignment.reweight.enabled")
+    weighted = uses_syn and _on(record, "prompt_tuning.use_weights", default=True)
+    mmd = None
+    if _on(record, "alignment.reweight.enabled"):
+        use = _value(record, "alignment.reweight.use") or "resample"
+        mmd = "mmd" if use == "resample" else f"mmd ({use})"
     return {
         "strategy": strategy,
         "generator": _generator(record) if uses_syn else "none",
         "surgery": "on" if surgery else "off",
-        "reweighting": ("mmd" if mmd else "on") if weighted else "off",
+        "reweighting": (mmd or "on") if weighted else "off",
         "spt": _value(record, "prompt_tuning.prompt.scale") or "none",
     }
+
+
+def _settings(runs: pd.DataFrame) -> pd.DataFrame:
+    """The result-changing config params of each run, as display strings ("" when absent)."""
+    columns = [c for c in runs.columns if c.startswith(SECTIONS) and c not in OPERATIONAL]
+    frame = runs[columns].astype(object)
+    return frame.where(frame.notna() & (frame != "None"), "").astype(str)
+
+
+def _distinguishing(labels: pd.DataFrame, settings: pd.DataFrame) -> list[str]:
+    """Params that differ between runs sharing a (variant, task, seed): extra row columns."""
+    extra: list[str] = []
+    for _, group in labels.groupby([*ROW_KEYS, "task", "seed"], sort=False):
+        if len(group) > 1:
+            varied = settings.loc[group.index].nunique() > 1
+            extra += [c for c in settings.columns[varied.to_numpy()] if c not in extra]
+    return extra
+
+
+def row_keys(frame: pd.DataFrame, metric: str) -> list[str]:
+    """The row columns of a ``label_runs`` frame: ``ROW_KEYS``, then any extra settings."""
+    return [c for c in frame.columns if c not in ("task", "seed", metric)]
 
 
 def label_runs(runs: pd.DataFrame, *, metric: str = "test_accuracy") -> pd.DataFrame:
     """One row per (variant, task, seed) with its metric; newest first wins on repeats.
 
+    A repeat is a run whose result-changing settings all equal a newer one's; runs that
+    share a variant label but differ in a setting get that setting as an extra column.
+
     Args:
         runs: one row per run, params as columns plus ``metric``; ordered newest first.
     Returns:
-        Columns ``ROW_KEYS + [task, seed, metric]``; runs without the metric are dropped.
+        Columns ``ROW_KEYS + extras + [task, seed, metric]``; runs without the metric
+        are dropped.
     """
     missing = {TASK, SEED, metric} - set(runs.columns)
     if missing:
         raise ValueError(f"runs frame lacks columns {sorted(missing)}; has {list(runs.columns)}")
-    done = runs.dropna(subset=[metric])
+    done = runs.dropna(subset=[metric]).reset_index(drop=True)
     labels = pd.DataFrame([describe_variant(r) for _, r in done.iterrows()], columns=ROW_KEYS)
     labels["task"] = done[TASK].astype(str).to_numpy()
     labels["seed"] = done[SEED].astype(str).to_numpy()
+    settings = _settings(done)
+    extra = _distinguishing(labels, settings)
+    labels = pd.concat([labels[ROW_KEYS], settings[extra], labels[["task", "seed"]]], axis=1)
     labels[metric] = done[metric].astype(float).to_numpy()
-    return labels.drop_duplicates(subset=[*ROW_KEYS, "task", "seed"], keep="first")
+    return labels.drop_duplicates(subset=[*ROW_KEYS, *extra, "task", "seed"], keep="first")
 
 
 def summarize(runs: pd.DataFrame, *, metric: str = "test_accuracy") -> pd.DataFrame:
@@ -88,18 +147,19 @@ def summarize(runs: pd.DataFrame, *, metric: str = "test_accuracy") -> pd.DataFr
     seeds present for every task of the table; it is absent when the row lacks a task.
     """
     labelled = label_runs(runs, metric=metric)
-    stats = labelled.groupby([*ROW_KEYS, "task"], sort=False)[metric].agg(["mean", "std", "count"])
+    keys = row_keys(labelled, metric)
+    stats = labelled.groupby([*keys, "task"], sort=False)[metric].agg(["mean", "std", "count"])
     stats = stats.reset_index()
     tasks = sorted(labelled["task"].unique())
     averages = []
-    for keys, group in labelled.groupby(ROW_KEYS, sort=False):
+    for values, group in labelled.groupby(keys, sort=False):
         wide = group.pivot(index="seed", columns="task", values=metric)
         if set(wide.columns) != set(tasks):
             continue
         per_seed = wide.dropna().mean(axis=1)
         if per_seed.empty:
             continue
-        row = dict(zip(ROW_KEYS, keys, strict=True))
+        row = dict(zip(keys, values, strict=True))
         row.update(task=AVERAGE, mean=per_seed.mean(), std=per_seed.std(), count=len(per_seed))
         averages.append(row)
     return pd.concat([stats, pd.DataFrame(averages, columns=stats.columns)], ignore_index=True)
@@ -115,7 +175,8 @@ def format_cell(mean: float, std: float, *, digits: int = 1) -> str:
 def comparison_table(
     runs: pd.DataFrame, *, metric: str = "test_accuracy", digits: int = 1
 ) -> pd.DataFrame:
-    """The paper-style table: ``ROW_KEYS`` columns, one column per task, then Average.
+    """The paper-style table: ``ROW_KEYS`` (+ extra setting) columns, one column per task,
+    then Average.
 
     Args:
         runs: one row per pipeline run (params + ``metric``), newest first.
@@ -123,12 +184,13 @@ def comparison_table(
         A frame of strings, rows in first-seen order; a missing (variant, task) cell is "".
     """
     stats = summarize(runs, metric=metric)
+    keys = [c for c in stats.columns if c not in ("task", "mean", "std", "count")]
     pairs = zip(stats["mean"], stats["std"], strict=True)
     stats["cell"] = [format_cell(m, s, digits=digits) for m, s in pairs]
     tasks = [t for t in sorted(stats["task"].unique()) if t != AVERAGE]
-    wide = stats.pivot(index=ROW_KEYS, columns="task", values="cell")
-    order = stats[ROW_KEYS].drop_duplicates().itertuples(index=False, name=None)
-    wide = wide.reindex(index=pd.MultiIndex.from_tuples(list(order), names=ROW_KEYS))
+    wide = stats.pivot(index=keys, columns="task", values="cell")
+    order = stats[keys].drop_duplicates().itertuples(index=False, name=None)
+    wide = wide.reindex(index=pd.MultiIndex.from_tuples(list(order), names=keys))
     wide = wide.reindex(columns=[*tasks, AVERAGE]).fillna("")
     wide.columns.name = None
     return wide.reset_index()
@@ -142,7 +204,8 @@ def plot_comparison(runs: pd.DataFrame, path, *, metric: str = "test_accuracy"):
     import matplotlib.pyplot as plt
 
     stats = summarize(runs, metric=metric)
-    stats["variant"] = stats[ROW_KEYS].astype(str).agg(" / ".join, axis=1)
+    keys = [c for c in stats.columns if c not in ("task", "mean", "std", "count")]
+    stats["variant"] = stats[keys].astype(str).agg(" / ".join, axis=1)
     tasks = [t for t in sorted(stats["task"].unique()) if t != AVERAGE] + [AVERAGE]
     variants = list(dict.fromkeys(stats["variant"]))
     width = 0.8 / max(len(variants), 1)
@@ -153,7 +216,7 @@ def plot_comparison(runs: pd.DataFrame, path, *, metric: str = "test_accuracy"):
         ax.bar(xs, rows["mean"], width, yerr=rows["std"].fillna(0), capsize=3, label=variant)
     ax.set_xticks(range(len(tasks)), tasks)
     ax.set_ylabel(metric)
-    ax.legend(fontsize=7, title=" / ".join(ROW_KEYS), title_fontsize=7)
+    ax.legend(fontsize=7, title=" / ".join(keys), title_fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

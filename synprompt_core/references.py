@@ -53,11 +53,18 @@ def json_digest(value: Any) -> str:
 
 @lru_cache(maxsize=1)
 def code_version() -> str:
-    """Digest of the core library's source: a code change invalidates cached results."""
+    """Digest of the code that decides stage results: a change invalidates cached results.
+
+    That is this core library and the stage tasks beside it (``tasks/``, where a few result
+    shaping steps live: joining tables, the texts embedded, demonstration groups); the
+    files are only read, never imported.
+    """
     digest = hashlib.sha256()
-    for source in sorted(CORE_ROOT.rglob("*.py")):
-        digest.update(source.relative_to(CORE_ROOT).as_posix().encode())
-        digest.update(source.read_bytes())
+    project = CORE_ROOT.parent
+    for root in (CORE_ROOT, project / "tasks"):
+        for source in sorted(root.rglob("*.py")):
+            digest.update(source.relative_to(project).as_posix().encode())
+            digest.update(source.read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -37,17 +37,23 @@ def embedding_cache_key(texts: list[str], *, config: EmbeddingConfig) -> str:
     return h.hexdigest()
 
 
+def resolve_device(device: str) -> str:
+    """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``; others unchanged."""
+    import torch
+
+    if device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 class SentenceEncoder:
     """A loaded encoder; :meth:`encode` maps texts to (n, dim) float32 embeddings."""
 
     def __init__(self, config: EmbeddingConfig) -> None:
-        import torch
         from transformers import AutoModel, AutoTokenizer
 
         path = resolve_encoder(config.encoder)
-        device = config.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = resolve_device(config.device)
         self.config, self.device = config, device
         self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
         self.model = AutoModel.from_pretrained(path, trust_remote_code=False).to(device).eval()

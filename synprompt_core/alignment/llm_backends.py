@@ -18,6 +18,8 @@ import urllib.request
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
+from synprompt_core.alignment.embeddings import resolve_device
+
 logger = logging.getLogger(__name__)
 
 
@@ -164,6 +166,7 @@ class HFCausalGenerator:
     """
 
     def __init__(self, model, tokenizer, *, device: str = "cpu") -> None:
+        device = resolve_device(device)
         self.model, self.tokenizer, self.device = model.to(device).eval(), tokenizer, device
 
     @classmethod

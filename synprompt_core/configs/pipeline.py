@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from synprompt_core.configs.alignment import AlignmentConfig
 from synprompt_core.configs.backbone import BackboneConfig
@@ -19,6 +19,9 @@ from synprompt_core.configs.prompt_tuning import PromptTuningConfig
 
 class TrackingConfig(StageConfig):
     """Where results go. Defaults: a local MLflow store and outputs in the working folder."""
+
+    # a refused URI may hold a credential: errors never repeat the value given
+    model_config = ConfigDict(**StageConfig.model_config, hide_input_in_errors=True)
 
     experiment: str = Field(default="synprompt", description="MLflow experiment name")
     tracking_uri: str | None = Field(
@@ -34,9 +37,10 @@ class TrackingConfig(StageConfig):
     @field_validator("tracking_uri")
     @classmethod
     def _no_credentials(cls, uri: str | None) -> str | None:
-        if uri and urllib.parse.urlsplit(uri).password is not None:
+        if uri and urllib.parse.urlsplit(uri).username is not None:  # user[:password]@
             raise ValueError(
-                "tracking_uri carries a password, which would be stored with every run's "
+                "tracking_uri carries credentials (a user or token before '@'), which would "
+                "be stored with every run's "
                 "parameters: drop it from the URI and set MLFLOW_TRACKING_USERNAME / "
                 "MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) in the environment"
             )
@@ -84,6 +88,19 @@ class PipelineConfig(StageConfig):
                 f"prompt_tuning.strategy={self.prompt_tuning.strategy!r} needs synthetic data: "
                 "set data.synthetic or data.synthetic_root, a generator, or "
                 "alignment.selection.enabled with alignment.generation.enabled"
+            )
+        align = self.alignment
+        if (
+            not self.prompt_tuning.use_weights
+            and align is not None
+            and align.reweight.enabled
+            and align.reweight.use == "resample"
+        ):
+            raise ValueError(
+                "prompt_tuning.use_weights=false has no effect with alignment.reweight.use="
+                "'resample' (the synthetic rows are already drawn by their MMD weights): set "
+                "alignment.reweight.enabled=false to train without reweighting, or "
+                "alignment.reweight.use='loss_weights'"
             )
         return self
 

@@ -58,10 +58,14 @@ def embedding_rms(backbone) -> float:
 
 
 def build_optimizer(params: dict, *, config: PromptTuningConfig, embedding_rms: float):
-    """AdamW with scale-free learning rates: prompt rows step ~lr x embedding RMS."""
+    """AdamW with scale-free learning rates: prompt rows step ~lr x embedding RMS.
+
+    The SPT scale gets no weight decay: decay pulls toward 0, and the scale's neutral value
+    is 1 (decay would shrink the prompt, not regularise it).
+    """
     groups = [{"params": [params["weight"]], "lr": config.lr * embedding_rms}]
     if "scale" in params:
-        groups.append({"params": [params["scale"]], "lr": config.lr / 10})
+        groups.append({"params": [params["scale"]], "lr": config.lr / 10, "weight_decay": 0.0})
     return torch.optim.AdamW(groups, weight_decay=config.weight_decay)
 
 

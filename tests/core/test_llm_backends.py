@@ -150,3 +150,11 @@ def test_hf_generator_greedy_ignores_seed(tiny_gpt2):
     g1 = tiny_gpt2.generate(["it is"], max_new_tokens=6, temperature=0.0, seed=1)
     g2 = tiny_gpt2.generate(["it is"], max_new_tokens=6, temperature=0.0, seed=99)
     assert g1 == g2
+
+
+def test_hf_generator_accepts_the_documented_auto_device(tiny_gpt2):
+    import torch
+
+    auto = HFCausalGenerator(tiny_gpt2.model, tiny_gpt2.tokenizer, device="auto")
+    assert auto.device == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert auto.generate(["it is"], max_new_tokens=3, temperature=0.0, seed=0)[0]

@@ -206,3 +206,19 @@ def test_peft_export_loads_with_scaled_embeddings(tmp_path, gpt2_path, t5_path, 
     ids = torch.tensor([[5, 6, 7]])
     kwargs = {"decoder_input_ids": torch.tensor([[0]])} if which == "t5" else {}
     assert peft_model(input_ids=ids, **kwargs).logits.isfinite().all()
+
+
+def test_weight_decay_never_pulls_the_spt_scale_away_from_one():
+    from synprompt_core.configs.prompt_tuning import PromptTuningConfig
+    from synprompt_core.training.trainer import build_optimizer
+
+    p = SoftPrompt(length=2, dim=3, scale="dim")
+    config = PromptTuningConfig(weight_decay=0.5, prompt={"length": 2, "scale": "dim"})
+    params = dict(p.named_parameters())
+    optimizer = build_optimizer(params, config=config, embedding_rms=1.0)
+    with torch.no_grad():
+        p.weight.fill_(1.0)
+    (p() * 0).sum().backward()  # zero gradients: only decay can move anything
+    optimizer.step()
+    assert torch.equal(p.scale.detach(), torch.ones(1, 3))
+    assert (p.weight.detach() < 1.0).all()  # the prompt itself is still decayed

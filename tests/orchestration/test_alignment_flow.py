@@ -135,6 +135,16 @@ def test_budget_larger_than_the_pool_fails_before_prompt_tuning(finished, tiny_e
     assert stages == {"pipeline", "select_demonstrations"}
 
 
+def test_unweighted_training_after_resampling_is_a_config_error(finished):
+    """Resampled rows all weigh 1: use_weights=false would silently change nothing."""
+    raw = finished[0].model_dump(mode="json")
+    raw["prompt_tuning"]["use_weights"] = False
+    with pytest.raises(ValueError, match="use_weights=false has no effect"):
+        PipelineConfig.model_validate(raw)
+    raw["alignment"]["reweight"]["use"] = "loss_weights"  # the weights are then ignorable
+    assert not PipelineConfig.model_validate(raw).prompt_tuning.use_weights
+
+
 class ScriptedLLM:
     """Answers stage A with two attributes and stage B with two numbered examples."""
 

@@ -140,6 +140,15 @@ def test_a_password_in_the_tracking_uri_is_refused_and_never_echoed(tmp_path, go
     assert "hunter2" not in result.output
 
 
+def test_a_token_as_the_uri_user_is_refused_too():
+    from synprompt_core.configs.pipeline import TrackingConfig
+
+    with pytest.raises(ValueError, match="credentials") as caught:
+        TrackingConfig(tracking_uri="https://dapiSECRET@mlflow.example")
+    assert "dapiSECRET" not in str(caught.value)
+    assert TrackingConfig(tracking_uri="http://127.0.0.1:5000").tracking_uri
+
+
 def test_printed_store_uris_drop_their_credentials():
     from tasks.tracking import redact_uri
 

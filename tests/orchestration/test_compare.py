@@ -134,3 +134,46 @@ def test_format_cell_and_bad_input():
 def test_bar_chart_is_written(runs, tmp_path):
     path = plot_comparison(runs, tmp_path / "comparison.png")
     assert path.stat().st_size > 1000
+
+
+def test_weighted_and_unweighted_runs_stay_two_rows_as_mlflow_logs_booleans():
+    runs = pd.DataFrame(
+        [
+            record("SST-2", 13, 80.0, **{"prompt_tuning.use_weights": "True"}),
+            record("SST-2", 13, 60.0, **{"prompt_tuning.use_weights": "False"}),
+        ]
+    )
+    table = comparison_table(runs).set_index("reweighting")
+    assert table.loc["on", "SST-2"] == "80.0" and table.loc["off", "SST-2"] == "60.0"
+
+
+def test_runs_differing_in_another_setting_get_a_column_instead_of_hiding_each_other():
+    minilm = {"backbone.model": "minilm", "prompt_tuning.eval_batch_size": "64"}
+    t5 = {"backbone.model": "t5-large", "prompt_tuning.eval_batch_size": "64"}
+    runs = pd.DataFrame(
+        [
+            record("SST-2", 13, 85.0, **t5),
+            record("SST-2", 13, 60.0, **minilm),
+            # differs from the newest minilm run only in an operational knob: a repeat
+            record("SST-2", 13, 10.0, **{**minilm, "prompt_tuning.eval_batch_size": "8"}),
+        ]
+    )
+    table = comparison_table(runs)
+    assert list(table.columns) == [*ROW_KEYS, "backbone.model", "SST-2", AVERAGE]
+    assert table.set_index("backbone.model")["SST-2"].to_dict() == {
+        "t5-large": "85.0",
+        "minilm": "60.0",
+    }
+
+
+def test_synalign_generated_rows_are_named_in_the_generator_column():
+    base = {"prompt_tuning.strategy": "paired", "alignment.generation.enabled": "True"}
+    alone = describe_variant(pd.Series(base))
+    joined = describe_variant(pd.Series({**base, "data.synthetic.format": "fewgen"}))
+    assert (alone["generator"], joined["generator"]) == ("synalign", "fewgen (imported)+synalign")
+    loss = describe_variant(
+        pd.Series(
+            {**base, "alignment.reweight.enabled": "True", "alignment.reweight.use": "loss_weights"}
+        )
+    )
+    assert loss["reweighting"] == "mmd (loss_weights)"
