@@ -30,7 +30,7 @@ from synprompt_core.references import Ref, cache_key
 from synprompt_core.reporting import write_table as write_report
 from synprompt_core.task_registry import get_task
 from tasks import tracking
-from tasks.store import read_manifest, read_table, stage_dir, write_manifest, write_table
+from tasks.store import claim_stage, read_table, stage_dir, write_manifest, write_table
 
 SELECT, REWEIGHT, SYNTH = "select_demonstrations", "reweight_synthetic", "synthesize"
 OPERATIONAL = {"batch_size", "device"}  # never part of a cache key
@@ -93,32 +93,32 @@ def select_demonstrations_task(
     uri, run_id = run
     key = stage_key(config, SELECT, "selection", {"train": inputs["train"]})
     folder = stage_dir(config.tracking.output_dir, SELECT, key)
-    manifest = read_manifest(folder)
-    cached = manifest is not None
-    if not cached:
-        pool = read_table(inputs["train"])
-        check_budget(config, pool)
-        sel = select_clusters(
-            embeddings=embed(config, pool),
-            labels=pool["label"].to_numpy(),
-            config=config.alignment.selection,
-        )
-        frame = demonstrations_frame(pool, sel)
-        ref = write_table(frame, folder / "demonstrations.parquet")
-        write_report(frame, folder / "demonstrations")
-        metrics = {
-            "n_selected": len(sel.clusters),
-            "n_demonstrations": len(frame),
-            "mean_gp_variance": float(sel.variances.mean()),
-        }
-        manifest = {
-            "key": key,
-            "sha256": ref.sha256,
-            "metrics": metrics,
-            "variances": sel.variances.tolist(),
-            "files": ["demonstrations.parquet", "demonstrations.csv", "demonstrations.md"],
-        }
-        write_manifest(folder, manifest)
+    with claim_stage(folder) as manifest:
+        cached = manifest is not None
+        if not cached:
+            pool = read_table(inputs["train"])
+            check_budget(config, pool)
+            sel = select_clusters(
+                embeddings=embed(config, pool),
+                labels=pool["label"].to_numpy(),
+                config=config.alignment.selection,
+            )
+            frame = demonstrations_frame(pool, sel)
+            ref = write_table(frame, folder / "demonstrations.parquet")
+            write_report(frame, folder / "demonstrations")
+            metrics = {
+                "n_selected": len(sel.clusters),
+                "n_demonstrations": len(frame),
+                "mean_gp_variance": float(sel.variances.mean()),
+            }
+            manifest = {
+                "key": key,
+                "sha256": ref.sha256,
+                "metrics": metrics,
+                "variances": sel.variances.tolist(),
+                "files": ["demonstrations.parquet", "demonstrations.csv", "demonstrations.md"],
+            }
+            write_manifest(folder, manifest)
     tracking.set_tags(uri, run_id, {"cache_key": key, "cached": str(cached).lower()})
     history = [{"step": i, "gp_variance": v} for i, v in enumerate(manifest["variances"])]
     tracking.log_history(uri, run_id, history)
@@ -172,24 +172,24 @@ def reweight_synthetic_task(
     used = {name: inputs[name] for name in [*splits, "synthetic"]}
     key = stage_key(config, REWEIGHT, "reweight", used)
     folder = stage_dir(config.tracking.output_dir, REWEIGHT, key)
-    manifest = read_manifest(folder)
-    cached = manifest is not None
-    if not cached:
-        real = pd.concat([read_table(used[n]) for n in splits], ignore_index=True)
-        syn = read_table(used["synthetic"])
-        real_emb, syn_emb = embed(config, real), embed(config, syn)
-        result = reweight(
-            syn=syn_emb,
-            real=real_emb,
-            config=config.alignment.reweight,
-            syn_labels=syn["label"].to_numpy(),
-            real_labels=real["label"].to_numpy(),
-        )
-        manifest = {
-            "key": key,
-            **write_reweight_outputs(folder, config, syn, real_emb, syn_emb, result),
-        }
-        write_manifest(folder, manifest)
+    with claim_stage(folder) as manifest:
+        cached = manifest is not None
+        if not cached:
+            real = pd.concat([read_table(used[n]) for n in splits], ignore_index=True)
+            syn = read_table(used["synthetic"])
+            real_emb, syn_emb = embed(config, real), embed(config, syn)
+            result = reweight(
+                syn=syn_emb,
+                real=real_emb,
+                config=config.alignment.reweight,
+                syn_labels=syn["label"].to_numpy(),
+                real_labels=real["label"].to_numpy(),
+            )
+            manifest = {
+                "key": key,
+                **write_reweight_outputs(folder, config, syn, real_emb, syn_emb, result),
+            }
+            write_manifest(folder, manifest)
     path = folder / "synthetic.parquet"
     tracking.set_tags(
         uri, run_id, {"cache_key": key, "cached": str(cached).lower(), "solver": manifest["solver"]}

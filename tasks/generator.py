@@ -27,7 +27,7 @@ from synprompt_core.references import Ref, cache_key, file_digest
 from synprompt_core.task_registry import get_task
 from tasks import tracking
 from tasks.device_slots import device_slot
-from tasks.store import read_manifest, read_table, stage_dir, write_manifest
+from tasks.store import claim_stage, read_table, stage_dir, write_manifest
 
 TUNE, GENERATE = "tune_generator", "generate_synthetic"
 GENERATOR_FILE = "generator.safetensors"
@@ -87,14 +87,14 @@ def tune_generator_task(
     uri, run_id = run
     key = tune_key(config, inputs["train"])
     folder = stage_dir(config.tracking.output_dir, TUNE, key)
-    manifest = read_manifest(folder)
-    cached = manifest is not None
-    if not cached:
-        with device_slot(config.generator.device):
-            summary = train_generator(config, inputs["train"], folder)
-        digest = file_digest(folder / GENERATOR_FILE)
-        manifest = {"key": key, "sha256": digest, "summary": summary, "files": TUNE_FILES}
-        write_manifest(folder, manifest)
+    with claim_stage(folder) as manifest:  # stage lock first, device slot inside it
+        cached = manifest is not None
+        if not cached:
+            with device_slot(config.generator.device):
+                summary = train_generator(config, inputs["train"], folder)
+            digest = file_digest(folder / GENERATOR_FILE)
+            manifest = {"key": key, "sha256": digest, "summary": summary, "files": TUNE_FILES}
+            write_manifest(folder, manifest)
     tracking.set_tags(uri, run_id, {"cache_key": key, "cached": str(cached).lower()})
     tracking.log_history(uri, run_id, pd.read_csv(folder / "history.csv").to_dict("records"))
     tracking.log_metrics(uri, run_id, summary_metrics(manifest["summary"]))
@@ -172,17 +172,17 @@ def generate_synthetic_task(
     uri, run_id = run
     key = generate_key(config, inputs["train"], generator_ref)
     folder = stage_dir(config.tracking.output_dir, GENERATE, key)
-    manifest = read_manifest(folder)
-    cached = manifest is not None
-    if not cached:
-        try:
-            with device_slot(config.generator.device):
-                body = sample_and_write(config, inputs, generator_ref, folder)
-        except GeneratorError:
-            for name in GENERATE_FILES:  # the audit trail of a run that kept nothing
-                if (folder / name).is_file():
-                    tracking.log_artifact(uri, run_id, folder / name)
-            raise
-        manifest = {"key": key, **body}
-        write_manifest(folder, manifest)
+    with claim_stage(folder) as manifest:  # stage lock first, device slot inside it
+        cached = manifest is not None
+        if not cached:
+            try:
+                with device_slot(config.generator.device):
+                    body = sample_and_write(config, inputs, generator_ref, folder)
+            except GeneratorError:
+                for name in GENERATE_FILES:  # the audit trail of a run that kept nothing
+                    if (folder / name).is_file():
+                        tracking.log_artifact(uri, run_id, folder / name)
+                raise
+            manifest = {"key": key, **body}
+            write_manifest(folder, manifest)
     return log_synthetic_stage(run, folder, manifest, cached=cached)

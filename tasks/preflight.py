@@ -6,6 +6,7 @@ Kept free of prefect and mlflow imports so a bad input fails in about a second.
 from __future__ import annotations
 
 import os
+import uuid
 import warnings
 from pathlib import Path
 
@@ -63,18 +64,27 @@ def check_environment(config: PipelineConfig) -> list[str]:
     Takes about a second; raises ``PreflightError`` with one clear message otherwise.
     """
     out = Path(config.tracking.output_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".preflight-{os.getpid()}"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as err:
-        raise PreflightError(f"output folder {out} is not writable: {err}") from err
+    check_writable(out)
     lines = [f"output folder {out.resolve()} is writable"]
     for what, model in _models(config):
         lines.append(f"{what} model {model!r}: {_check_model(model, what)}")
     lines.append(f"tracking store {_check_tracking(config)} is writable")
     return lines
+
+
+def check_writable(out: Path) -> None:
+    """Create ``out`` and write and remove a probe file in it; ``PreflightError`` if not.
+
+    The probe's name is unique per call: threads of one process (ablation cells) share a
+    pid, and a shared name would let one cell remove the probe of another.
+    """
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".preflight-{os.getpid()}-{uuid.uuid4().hex}"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as err:
+        raise PreflightError(f"output folder {out} is not writable: {err}") from err
 
 
 def _models(config: PipelineConfig) -> list[tuple[str, str]]:

@@ -16,7 +16,7 @@ from synprompt_core.training.outputs import write_outputs
 from synprompt_core.training.run import run_prompt_tuning
 from tasks import tracking
 from tasks.device_slots import device_slot
-from tasks.store import read_manifest, read_table, stage_dir, write_manifest
+from tasks.store import claim_stage, read_table, stage_dir, write_manifest
 
 STAGE = "prompt_tuning"
 
@@ -67,13 +67,13 @@ def tune_soft_prompt(config: PipelineConfig, inputs: dict[str, Ref], run: tuple[
     uri, run_id = run
     key = stage_key(config, inputs)
     folder = stage_dir(config.tracking.output_dir, STAGE, key)
-    manifest = read_manifest(folder)
-    cached = manifest is not None
     # curves reach MLflow with each checkpoint: after a crash, both end at the same step
     live = tracking.LiveHistory(uri, run_id, every=config.prompt_tuning.checkpoint_every)
-    if not cached:
-        with device_slot(config.backbone.device):  # a fleet never oversubscribes a device
-            manifest = train_and_write(config, inputs, key, folder, on_step=live)
+    with claim_stage(folder) as manifest:  # stage lock first, device slot inside it
+        cached = manifest is not None
+        if not cached:
+            with device_slot(config.backbone.device):  # a fleet never oversubscribes a device
+                manifest = train_and_write(config, inputs, key, folder, on_step=live)
     tracking.set_tags(uri, run_id, {"cache_key": key, "cached": str(cached).lower()})
     live.finish(pd.read_csv(folder / "history.csv").to_dict("records"))
     tracking.log_metrics(uri, run_id, manifest["summary"])

@@ -3,21 +3,31 @@
 A stage writes into ``<output_dir>/stages/<stage>/<key>/`` and, last of all, a
 ``manifest.json``. Only a folder with a manifest counts as finished, so a run killed
 half-way never leaves something that a later run would pick up as a result.
+
+Runs that share a stage (concurrent pipelines, ablation cells) compute it once: the one
+that finds no manifest takes the folder's lock (``claim_stage``), the others wait on it and
+then reuse what it finished. Lock order: the stage lock is taken first and a device slot
+inside it, never the other way round, so a run never holds a device while it waits.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from synprompt_core.data import table_digest
 from synprompt_core.references import Ref, file_digest
 
 MANIFEST = "manifest.json"
+LOCK = ".lock"
 
 
 def stage_path(output_dir: str, stage: str, key: str) -> Path:
@@ -37,6 +47,38 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+@contextmanager
+def stage_lock(folder: Path) -> Iterator[None]:
+    """Hold the folder's exclusive lock, waiting while another thread or process holds it.
+
+    ``flock`` locks belong to an open file description, so each acquisition opens the lock
+    file anew: two threads of one process then exclude each other as two processes do. The
+    kernel drops the lock when its holder dies, so a killed run never leaves it held.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOCK, "a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextmanager
+def claim_stage(folder: Path) -> Iterator[dict[str, Any] | None]:
+    """The stage's manifest if it is finished; else None while holding its lock.
+
+    The caller computes only on None, writing the manifest last before leaving the block.
+    The manifest is read again under the lock: another run may have finished meanwhile.
+    """
+    manifest = read_manifest(folder)
+    if manifest is not None:
+        yield manifest
+        return
+    with stage_lock(folder):
+        yield read_manifest(folder)
+
+
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     """Atomically mark the stage finished."""
     tmp = folder / f".{MANIFEST}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
@@ -45,15 +87,20 @@ def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
 
 
 def write_table(frame: pd.DataFrame, path: Path, *, digest: str | None = None) -> Ref:
-    """Write an example table as parquet (once) and return its reference.
+    """Write an example table as parquet and return its reference.
 
-    ``digest`` is the table's content digest when known; else the file's sha256.
+    ``digest`` is the table's content digest when known; else the written file's sha256.
+    An existing file is kept only if it holds rows of that same digest; otherwise it is
+    replaced whole (a reader sees the old or the new file), so the reference always
+    describes the file it points to, even over the leftover of a run killed half-way.
     """
-    if not path.is_file():
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    return Ref(path=str(path.resolve()), sha256=digest or file_digest(path))
+    if digest is not None and path.is_file() and table_digest(pd.read_parquet(path)) == digest:
+        return Ref(path=str(path.resolve()), sha256=digest)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    frame.to_parquet(tmp, index=False)
+    sha256 = digest or file_digest(tmp)
+    os.replace(tmp, path)
+    return Ref(path=str(path.resolve()), sha256=sha256)
 
 
 def read_table(ref: Ref | dict[str, str]) -> pd.DataFrame:

@@ -29,7 +29,7 @@ from synprompt_core.task_registry import get_task
 from tasks import tracking
 from tasks.alignment import SYNTH
 from tasks.generator import log_synthetic_stage
-from tasks.store import read_manifest, read_table, stage_dir, write_manifest, write_table
+from tasks.store import claim_stage, read_table, stage_dir, write_manifest, write_table
 
 
 def load_generator(config: PipelineConfig) -> TextGenerator:
@@ -96,32 +96,32 @@ def synthesize_task(config: PipelineConfig, demonstrations: Ref, run: tuple[str,
     gen = config.alignment.generation
     key = synthesis_key(config, demonstrations)
     folder = stage_dir(config.tracking.output_dir, SYNTH, key)
-    manifest = read_manifest(folder)
-    cached = manifest is not None
-    if not cached:
-        groups = demonstration_groups(config, read_table(demonstrations))
-        result = synthesise_with_attributes(
-            generator=load_generator(config),
-            groups=groups,
-            config=gen,
-            pair=get_task(config.data.task).is_pair,
-        )
-        rows, parses = synthesis_frames(result)
-        write_report(parses, folder / "parses")
-        if len(rows) == 0:
-            tracking.log_artifact(uri, run_id, folder / "parses.csv")
-            tracking.log_metrics(uri, run_id, result.counts)
-            raise ValueError(
-                f"latent-attribute generation parsed no example from {len(parses)} "
-                f"completions of {gen.model!r}; raw outputs: {folder / 'parses.csv'}"
+    with claim_stage(folder) as manifest:
+        cached = manifest is not None
+        if not cached:
+            groups = demonstration_groups(config, read_table(demonstrations))
+            result = synthesise_with_attributes(
+                generator=load_generator(config),
+                groups=groups,
+                config=gen,
+                pair=get_task(config.data.task).is_pair,
             )
-        digest = table_digest(rows)
-        write_table(rows, folder / "synthetic.parquet", digest=digest)
-        manifest = {
-            "key": key,
-            "sha256": digest,
-            "metrics": result.counts,
-            "files": ["parses.csv", "parses.md"],
-        }
-        write_manifest(folder, manifest)
+            rows, parses = synthesis_frames(result)
+            write_report(parses, folder / "parses")
+            if len(rows) == 0:
+                tracking.log_artifact(uri, run_id, folder / "parses.csv")
+                tracking.log_metrics(uri, run_id, result.counts)
+                raise ValueError(
+                    f"latent-attribute generation parsed no example from {len(parses)} "
+                    f"completions of {gen.model!r}; raw outputs: {folder / 'parses.csv'}"
+                )
+            digest = table_digest(rows)
+            write_table(rows, folder / "synthetic.parquet", digest=digest)
+            manifest = {
+                "key": key,
+                "sha256": digest,
+                "metrics": result.counts,
+                "files": ["parses.csv", "parses.md"],
+            }
+            write_manifest(folder, manifest)
     return log_synthetic_stage(run, folder, manifest, cached=cached)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,12 @@ CHECKPOINT_NAME = "checkpoint.pt"
 
 def save_checkpoint(directory: Path, state: dict[str, Any]) -> Path:
     """Write ``state`` (tensors, numbers, strings, lists, dicts) so a crash never leaves a
-    half-written file under the final name: write to a temp file, fsync, then rename."""
+    half-written file under the final name: write to a temp file, fsync, then rename.
+
+    The temp name is unique per call, so two writers of one directory never share it."""
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / CHECKPOINT_NAME
-    tmp = directory / f".{CHECKPOINT_NAME}.tmp"
+    tmp = directory / f".{CHECKPOINT_NAME}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
     with open(tmp, "wb") as handle:
         torch.save(state, handle)
         handle.flush()
