@@ -254,7 +254,15 @@ def log_dataset(uri: str, run_id: str, *, path: Path, name: str, context: str, d
         entry = DatasetInput(
             dataset=dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)]
         )
-    client_for(uri).log_inputs(run_id, datasets=[entry])
+    client = client_for(uri)
+    try:
+        client.log_inputs(run_id, datasets=[entry])
+    except mlflow.exceptions.MlflowException as err:
+        if not any(word in str(err).lower() for word in ("unique", "duplicate")):
+            raise
+        # another run registered the same table in this experiment at the same moment
+        # (ablation cells share their inputs): it exists now, so this call only links it
+        client.log_inputs(run_id, datasets=[entry])
 
 
 def find_runs(uri: str, experiment: str, *, filter_string: str = "") -> list[Any]:

@@ -42,14 +42,11 @@ def store(tmp_path_factory) -> tuple[str, Path]:
     return tracking.tracking_uri(None, str(tmp)), tmp / "artifacts"
 
 
-def cell_runs(store) -> list[tuple[str, str]]:
-    """One MLflow run per cell, each in an experiment of its own: MLflow's dataset table
-    races when two runs of one experiment log the same table at the same moment, a
-    tracking matter apart from the stage store tested here."""
+def cell_runs(store, n: int = CELLS) -> list[tuple[str, str]]:
+    """One MLflow run per cell, all in one fresh experiment (as an ablation grid's cells)."""
     uri, root = store
-    names = [f"cell-{uuid.uuid4().hex[:8]}" for _ in range(CELLS)]
-    ids = [tracking.ensure_experiment(uri, name, str(root)) for name in names]
-    return [(uri, tracking.start_run(uri, experiment_id=i, name="cell")) for i in ids]
+    experiment = tracking.ensure_experiment(uri, f"cells-{uuid.uuid4().hex[:8]}", str(root))
+    return [(uri, tracking.start_run(uri, experiment_id=experiment, name="cell")) for _ in range(n)]
 
 
 def in_cells(store, work) -> list:
@@ -238,3 +235,30 @@ def test_preflight_probes_of_threaded_cells_never_collide(tmp_path):
     for worker in workers:
         worker.join()
     assert errors == [] and list(tmp_path.iterdir()) == []
+
+
+def test_runs_logging_one_table_at_the_same_moment_all_get_it(store, tmp_path):
+    """MLflow's dataset table is unique per experiment: the losers of that race link it."""
+    path = write_table(pd.DataFrame({"text": ["a", "b"], "label": [0, 1]}), tmp_path / "t.parquet")
+    runs = cell_runs(store, n=4)
+    barrier, errors = threading.Barrier(len(runs)), []
+
+    def log(run):
+        barrier.wait()
+        try:
+            tracking.log_dataset(
+                *run, path=path.path, name="train", context="training", digest=path.sha256
+            )
+        except Exception as err:  # noqa: BLE001 - collected for the assertion
+            errors.append(err)
+
+    threads = [threading.Thread(target=log, args=(run,)) for run in runs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    client = tracking.client_for(runs[0][0])
+    for _, run_id in runs:
+        (dataset,) = client.get_run(run_id).inputs.dataset_inputs
+        assert dataset.dataset.name == "train"
