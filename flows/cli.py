@@ -35,8 +35,6 @@ BAD_INPUT = (ValueError, OSError)  # ConfigError and DataError are ValueErrors
 
 def _load_and_check(path: Path, overrides: list[str] | None):
     """Config + every input table, validated; exits 2 with one message on bad input."""
-    import yaml
-
     from synprompt_core.configs.pipeline import load_config
     from tasks.preflight import check_inputs
 
@@ -45,13 +43,26 @@ def _load_and_check(path: Path, overrides: list[str] | None):
         key, sep, value = item.partition("=")
         if not sep:
             _fail(f"--set expects KEY=VALUE, got {item!r}")
-        parsed[key] = yaml.safe_load(value)
+        parsed[key] = _override_value(value)
     try:
         config = load_config(path, overrides=parsed)
         summary = check_inputs(config)
     except BAD_INPUT as err:
         _fail(str(err))
     return config, summary
+
+
+def _override_value(text: str):
+    """A ``--set`` value: YAML for lists, mappings and null; otherwise the text itself, which
+    the config's types then read (``"10"`` -> 10 for a step count, ``"no"`` -> False for a
+    switch), so ``tracking.experiment=2024`` or ``name=0123`` stay the strings typed."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if value is None or isinstance(value, list | dict) else text
 
 
 def _load_and_check_ablation(path: Path):
@@ -153,6 +164,11 @@ def compare(
     from tasks.tracking import tracking_uri as default_uri
 
     uri = default_uri(tracking_uri, ".synprompt")
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        _fail(
+            f"no MLflow store at {uri}: run compare from the folder you ran synprompt in, "
+            "or pass --tracking-uri"
+        )
     try:
         result = compare_experiment(uri, experiment, out, metric=metric)
     except ValueError as err:
@@ -191,6 +207,21 @@ def _deployments_module():
     return module
 
 
+def _check_deployments(module, params: list[Path] | None) -> list:
+    """Every parameter file's config and the tables it reads (from this folder, where the
+    deployments' runs start), before anything is registered; exits 2 on bad input."""
+    try:
+        specs = [module.spec_for_file(p) for p in params] if params else module.read_manifest()
+    except BAD_INPUT as err:
+        _fail(str(err))
+    for spec in specs:
+        if spec.entrypoint == module.ABLATION:
+            _load_and_check_ablation(spec.parameters_file)
+        else:
+            _load_and_check(spec.parameters_file, None)
+    return specs
+
+
 ParamsOption = Annotated[
     list[Path] | None, typer.Option("--params", help="Parameter files (default: prefect.yaml's)")
 ]
@@ -201,12 +232,7 @@ def serve(params: ParamsOption = None) -> None:
     """Register the deployments with their parameter files and serve them (Ctrl-C stops)."""
     apply_defaults()
     module = _deployments_module()
-    try:
-        specs = [module.spec_for_file(p) for p in params] if params else module.read_manifest()
-        for spec in specs:  # every parameter file validated before anything is served
-            module.load_parameters(spec)
-    except BAD_INPUT as err:
-        _fail(str(err))
+    _check_deployments(module, params)
     module.serve_deployments(params or None)
 
 
@@ -222,12 +248,7 @@ def deploy(params: ParamsOption = None) -> None:
 
     apply_defaults()
     module = _deployments_module()
-    try:
-        specs = [module.spec_for_file(p) for p in params] if params else module.read_manifest()
-        for spec in specs:  # every parameter file validated before anything is registered
-            module.load_parameters(spec)
-    except BAD_INPUT as err:
-        _fail(str(err))
+    specs = _check_deployments(module, params)
     if module.ensure_crash_automation():
         typer.echo(f"automation '{module.CRASH_AUTOMATION}' is in place")
     if params:

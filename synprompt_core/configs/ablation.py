@@ -98,4 +98,4 @@ def load_ablation(path: str | Path) -> AblationConfig:
     except (OSError, yaml.YAMLError) as err:
         raise ConfigError(f"{path}: cannot read config: {err}") from err
     except ValidationError as err:
-        raise ConfigError(f"{path}: {_describe(err)}") from None
+        raise ConfigError(f"{path}: {_describe(err, AblationConfig)}") from None

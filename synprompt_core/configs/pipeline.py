@@ -153,7 +153,9 @@ def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
 UNECHOED = {"tracking_uri"}  # fields whose bad value may hold a credential
 
 
-def _describe(err: ValidationError) -> str:
+def _describe(err: ValidationError, root: type | None = None) -> str:
+    """One line per error: the dotted field, what is wrong, the value given (never for a
+    field that may hold a credential); ``root`` is the model the locations start from."""
     parts = []
     for item in err.errors():
         where = ".".join(str(p) for p in item["loc"]) or "(top level)"
@@ -161,5 +163,35 @@ def _describe(err: ValidationError) -> str:
         secret = item["loc"] and item["loc"][-1] in UNECHOED
         shown = "" if isinstance(value, dict) or secret else f" (got {value!r})"
         message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            parts.append(f"field '{where}': {_unknown_field(item['loc'], root)}")
+            continue
         parts.append(f"field '{where}': {message}{shown}")
     return "; ".join(parts)
+
+
+def _unknown_field(loc: tuple, root: type | None) -> str:
+    """'unknown field; did you mean 'length'?' or the section's field names."""
+    import difflib
+
+    known = _field_names(loc[:-1], root or PipelineConfig)
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    if close:
+        return f"unknown field; did you mean '{close[0]}'?"
+    return "unknown field" + (f"; this section has: {', '.join(known)}" if known else "")
+
+
+def _field_names(loc: tuple, root: type) -> list[str]:
+    """The field names of the config section at ``loc`` under ``root`` (``()``: its own)."""
+    model: Any = root
+    for key in loc:
+        if isinstance(key, int):  # an item of a list: its model is already in hand
+            continue
+        field = getattr(model, "model_fields", {}).get(key)
+        if field is None:
+            return []
+        candidates = [field.annotation, *getattr(field.annotation, "__args__", ())]
+        model = next((c for c in candidates if hasattr(c, "model_fields")), None)
+        if model is None:
+            return []
+    return list(model.model_fields)

@@ -91,16 +91,24 @@ def _read_json_list(path: Path) -> pd.DataFrame:
 def _load(path: Path, fmt: str) -> pd.DataFrame:
     if fmt in ("csv", "tsv"):
         table = read_delimited(path, sep="," if fmt == "csv" else "\t", header=True)
-        # Text files carry no types: a column of integer literals means label indices.
-        for column in ("label", "seed"):
-            if column in table.columns and table[column].str.fullmatch(_INTEGER).all():
-                table[column] = table[column].astype("int64")
+        if "seed" in table.columns and table["seed"].str.fullmatch(_INTEGER).all():
+            table["seed"] = table["seed"].astype("int64")
         return table
     if fmt == "jsonl":
         return _read_jsonl(path)
     if fmt == "json":
         return _read_json_list(path)
     return pd.read_parquet(path)
+
+
+def _text_file_labels(labels: pd.Series, task: TaskSpec) -> pd.Series:
+    """Text files carry no types: a label column of integer literals means label indices,
+    unless the task's label names are themselves numbers (ag_news '1'..'4', as its csv and
+    LM-BFF write them), in which case each literal is the name."""
+    numbered = all(name.isdigit() for name in task.label_names)
+    if numbered or not labels.str.fullmatch(_INTEGER).all():
+        return labels
+    return labels.astype("int64")
 
 
 def table_format(path: str | Path) -> str:
@@ -139,11 +147,14 @@ def read_table(
         DataError: a missing column, or a bad row (named by file, row and field).
     """
     path = check_file(path)
-    raw = _load(path, format or table_format(path))
+    fmt = format or table_format(path)
+    raw = _load(path, fmt)
     mapping = resolve_columns(
         raw.columns, task, path=path, text_a=text_a, text_b=text_b, label=label
     )
     table = pd.DataFrame({target: raw[source] for target, source in mapping.items()})
+    if fmt in ("csv", "tsv"):
+        table["label"] = _text_file_labels(table["label"], task)
     for column in EXTRA_COLUMNS:
         if column in raw.columns and column not in mapping.values():
             table[column] = raw[column]

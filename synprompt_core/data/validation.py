@@ -182,8 +182,8 @@ class IntegerLabelsWarning(UserWarning):
 
 
 def _note_integer_labels(values: Sequence[Any], task: TaskSpec, path: str | Path) -> None:
-    if all(name.isdigit() for name in task.label_names):
-        return  # integer labels are the label names themselves (SST-2's '0'/'1', ...)
+    if all(name == str(i) for i, name in enumerate(task.label_names)):
+        return  # index and name agree (SST-2's '0'/'1', ...): nothing to misread
     if not any(isinstance(v, Integral) and not isinstance(v, bool) for v in values):
         return
     order = ", ".join(f"{i} = {m}" for i, m in enumerate(task.label_meanings))

@@ -483,3 +483,25 @@ def test_integer_labels_of_a_named_label_task_say_how_they_were_read(tmp_path):
         warnings.simplefilter("error", IntegerLabelsWarning)
         read_table(tmp_path / "names.csv", MNLI)  # names: nothing to say
         read_table(tmp_path / "sst.csv", SST2)  # SST-2's labels are named '0' and '1'
+
+
+def test_ag_news_numbers_in_a_text_file_are_its_label_names_in_every_format(tmp_path):
+    """ag_news names its classes '1'..'4' (World, Sports, Business, Sci/Tech): a csv of
+    those numbers must not be shifted by one as if they were indices."""
+    import warnings
+
+    from synprompt_core.data.validation import IntegerLabelsWarning
+
+    agnews = get_task("ag_news")
+    frame = pd.DataFrame({"text": ["summit", "match", "stocks", "chips"], "label": [1, 2, 3, 4]})
+    frame.to_csv(tmp_path / "a.csv", index=False)
+    frame.to_csv(tmp_path / "a.tsv", index=False, sep="\t")
+    frame.astype({"label": str}).to_json(tmp_path / "a.jsonl", orient="records", lines=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IntegerLabelsWarning)
+        for suffix in ("csv", "tsv", "jsonl"):
+            assert read_table(tmp_path / f"a.{suffix}", agnews)["label"].tolist() == [0, 1, 2, 3]
+    # JSON integers are typed indices (the Hugging Face numbering, 0 = World): said aloud
+    frame.assign(label=[0, 1, 2, 3]).to_json(tmp_path / "i.jsonl", orient="records", lines=True)
+    with pytest.warns(IntegerLabelsWarning, match=r"0 = World, 1 = Sports"):
+        assert read_table(tmp_path / "i.jsonl", agnews)["label"].tolist() == [0, 1, 2, 3]

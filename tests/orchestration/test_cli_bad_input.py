@@ -22,7 +22,10 @@ def write(tmp_path: Path, config: dict) -> Path:
 
 @pytest.fixture
 def good(tmp_path) -> dict:
-    return smoke_config(tmp_path, tmp_path / "no-model-needed")
+    model = tmp_path / "model"  # present (validate checks that), never loaded here
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    return smoke_config(tmp_path, model)
 
 
 def run_cli(*args: str):
@@ -51,11 +54,44 @@ def test_unknown_task_names_the_task(tmp_path, good):
     assert_failed_cleanly(result, "SST-3", "SST-2", out_dir=Path(good["tracking"]["output_dir"]))
 
 
-def test_misspelt_field_is_named(tmp_path, good):
+def test_misspelt_field_is_named_with_the_likely_one(tmp_path, good):
     good["prompt_tuning"]["stratgy"] = "paired"
     result = run_cli("run", str(write(tmp_path, good)))
     assert_failed_cleanly(
-        result, "prompt_tuning.stratgy", out_dir=Path(good["tracking"]["output_dir"])
+        result,
+        "prompt_tuning.stratgy",
+        "did you mean 'strategy'?",
+        out_dir=Path(good["tracking"]["output_dir"]),
+    )
+
+
+def test_set_values_are_read_by_the_field_they_set(tmp_path, good):
+    from flows.cli import _override_value
+    from synprompt_core.configs.pipeline import load_config
+
+    sets = ["tracking.experiment=2024", "name=0123", "prompt_tuning.max_steps=7",
+            "prompt_tuning.surgery=no", "tracking.run_name=null"]  # fmt: skip
+    result = run_cli(
+        "validate", str(write(tmp_path, good)), *[a for s in sets for a in ("--set", s)]
+    )
+    assert result.exit_code == 0, result.output
+    overrides = dict(item.split("=", 1) for item in sets)
+    config = load_config(
+        write(tmp_path, good), overrides={k: _override_value(v) for k, v in overrides.items()}
+    )
+    assert (config.tracking.experiment, config.name) == ("2024", "0123")
+    assert config.prompt_tuning.max_steps == 7 and config.prompt_tuning.surgery is False
+    assert config.tracking.run_name is None
+
+
+def test_validate_names_a_missing_model_folder_and_where_relative_paths_start(tmp_path, good):
+    good["backbone"]["model"] = "./models/nope"
+    result = run_cli("validate", str(write(tmp_path, good)))
+    assert_failed_cleanly(
+        result,
+        "backbone model folder ./models/nope does not exist",
+        f"relative to the working folder {Path.cwd()}",
+        out_dir=Path(good["tracking"]["output_dir"]),
     )
 
 
@@ -124,6 +160,29 @@ def test_deploying_a_missing_parameter_file_is_one_error(tmp_path):
     for command in ("deploy", "serve"):
         result = run_cli(command, "--params", str(tmp_path / "nope.yaml"))
         assert_failed_cleanly(result, "nope.yaml", out_dir=tmp_path / "out")
+
+
+def test_deploying_a_file_whose_tables_are_missing_is_one_error(tmp_path, good):
+    good["data"]["synthetic_root"] = str(tmp_path / "nowhere")
+    params = write(tmp_path, good)
+    for command in ("deploy", "serve"):
+        result = run_cli(command, "--params", str(params))
+        assert_failed_cleanly(result, "nowhere", out_dir=Path(good["tracking"]["output_dir"]))
+
+
+def test_compare_names_a_missing_store_an_unknown_experiment_and_metric(tmp_path, monkeypatch):
+    from tasks import tracking
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    result = run_cli("compare", "--experiment", "mine")
+    assert_failed_cleanly(result, "no MLflow store at", "--tracking-uri", out_dir=tmp_path)
+    uri = tracking.tracking_uri(None, str(tmp_path / ".synprompt"))
+    tracking.ensure_experiment(uri, "my-topics", str(tmp_path / "art"))
+    result = run_cli("compare", "--experiment", "my-topic")
+    assert result.exit_code == 2 and "it has: Default, my-topics" in result.output
+    result = run_cli("compare", "--experiment", "my-topics")
+    assert result.exit_code == 2 and "no finished pipeline run" in result.output
 
 
 def test_a_password_in_the_tracking_uri_is_refused_and_never_echoed(tmp_path, good):
