@@ -246,9 +246,16 @@ def deploy(params: ParamsOption = None) -> None:
     """
     import subprocess
 
+    from prefect.settings import get_current_settings
+
     apply_defaults()
     module = _deployments_module()
     specs = _check_deployments(module, params)
+    if not get_current_settings().api.url:  # else Prefect would deploy to a throwaway server
+        _fail(
+            "deploy needs a running Prefect server: start one (prefect server start --host "
+            "127.0.0.1) and export PREFECT_API_URL=http://127.0.0.1:4200/api"
+        )
     if module.ensure_crash_automation():
         typer.echo(f"automation '{module.CRASH_AUTOMATION}' is in place")
     if params:

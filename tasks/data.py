@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.data import CONTRACT_COLUMNS, read_real_splits, read_synthetic, table_digest
+from synprompt_core.data.validation import IntegerLabelsWarning
 from synprompt_core.references import Ref, cache_key
 from tasks.store import read_table, stage_dir, write_table
 
 
 @task(name="load-data", cache_policy=NO_CACHE)
 def load_data(config: PipelineConfig) -> dict[str, Ref]:
-    """Validate every input table and store it as parquet under its content digest."""
-    tables = read_real_splits(config.data)
-    synthetic = read_synthetic(config.data)
+    """Validate every input table and store it as parquet under its content digest.
+
+    How integer labels were read (``IntegerLabelsWarning``) goes to the run's log, once.
+    """
+    with warnings.catch_warnings(record=True) as notes:
+        warnings.simplefilter("always", IntegerLabelsWarning)
+        tables = read_real_splits(config.data)
+        synthetic = read_synthetic(config.data)
+    for note in dict.fromkeys(str(n.message) for n in notes):
+        get_run_logger().info("note: %s", note)
     if synthetic is not None:
         tables["synthetic"] = synthetic
     refs = {}
