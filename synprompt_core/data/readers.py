@@ -101,6 +101,20 @@ def _load(path: Path, fmt: str) -> pd.DataFrame:
     return pd.read_parquet(path)
 
 
+def _load_as(path: Path, fmt: str) -> pd.DataFrame:
+    """``_load``, with a hint when the file is plainly not in format ``fmt``."""
+    try:
+        raw = _load(path, fmt)
+    except DataError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a reader's own error, reworded once
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DataError(f"cannot read as {fmt} ({reason}): is `format` right?", path=path) from err
+    if fmt in ("csv", "tsv") and len(raw.columns) and str(raw.columns[0]).startswith("{"):
+        raise DataError(f"this looks like JSON lines, not {fmt}: set format: jsonl", path=path)
+    return raw
+
+
 def _text_file_labels(labels: pd.Series, task: TaskSpec) -> pd.Series:
     """Text files carry no types: a label column of integer literals means label indices,
     unless the task's label names are themselves numbers (ag_news '1'..'4', as its csv and
@@ -148,7 +162,7 @@ def read_table(
     """
     path = check_file(path)
     fmt = format or table_format(path)
-    raw = _load(path, fmt)
+    raw = _load_as(path, fmt)
     mapping = resolve_columns(
         raw.columns, task, path=path, text_a=text_a, text_b=text_b, label=label
     )

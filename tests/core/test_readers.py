@@ -505,3 +505,12 @@ def test_ag_news_numbers_in_a_text_file_are_its_label_names_in_every_format(tmp_
     frame.assign(label=[0, 1, 2, 3]).to_json(tmp_path / "i.jsonl", orient="records", lines=True)
     with pytest.warns(IntegerLabelsWarning, match=r"0 = World, 1 = Sports"):
         assert read_table(tmp_path / "i.jsonl", agnews)["label"].tolist() == [0, 1, 2, 3]
+
+
+def test_a_file_in_another_format_than_configured_says_so(tmp_path):
+    (tmp_path / "x.jsonl").write_text('{"text": "a", "label": "1"}\n')
+    (tmp_path / "x.csv").write_text("text,label\na,1\n")
+    with pytest.raises(DataError, match="looks like JSON lines, not csv: set format: jsonl"):
+        read_table(tmp_path / "x.jsonl", SST2, format="csv")
+    with pytest.raises(DataError, match=r"x.csv: cannot read as parquet .*is `format` right\?"):
+        read_table(tmp_path / "x.csv", SST2, format="parquet")
