@@ -181,12 +181,16 @@ def comparison_table(
     Args:
         runs: one row per pipeline run (params + ``metric``), newest first.
     Returns:
-        A frame of strings, rows in first-seen order; a missing (variant, task) cell is "".
+        A frame of strings, rows in first-seen order; a missing (variant, task) cell is "",
+        and a cell over fewer seeds than the table's fullest one ends with ``(n=...)``.
     """
     stats = summarize(runs, metric=metric)
     keys = [c for c in stats.columns if c not in ("task", "mean", "std", "count")]
-    pairs = zip(stats["mean"], stats["std"], strict=True)
-    stats["cell"] = [format_cell(m, s, digits=digits) for m, s in pairs]
+    full = stats["count"].max()  # a cell over fewer seeds than the others says how many
+    cells = zip(stats["mean"], stats["std"], stats["count"], strict=True)
+    stats["cell"] = [
+        format_cell(m, s, digits=digits) + (f" (n={n})" if n < full else "") for m, s, n in cells
+    ]
     tasks = [t for t in sorted(stats["task"].unique()) if t != AVERAGE]
     wide = stats.pivot(index=keys, columns="task", values="cell")
     order = stats[keys].drop_duplicates().itertuples(index=False, name=None)

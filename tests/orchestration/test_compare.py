@@ -177,3 +177,9 @@ def test_synalign_generated_rows_are_named_in_the_generator_column():
         )
     )
     assert loss["reweighting"] == "mmd (loss_weights)"
+
+
+def test_a_cell_with_fewer_seeds_than_the_others_says_how_many(runs):
+    table = comparison_table(runs.drop(index=[0, 8])).set_index("strategy")  # no paired SST-2 13
+    assert table.loc["paired", "SST-2"] == "90.0 (n=1)"
+    assert table.loc["paired", "MRPC"] == "65.0 ± 7.1"
