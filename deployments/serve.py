@@ -1,7 +1,7 @@
 """Register synprompt's deployments from ``prefect.yaml`` + ``params/*.yaml`` and serve them.
 
     python deployments/serve.py                        # every deployment in prefect.yaml
-    python deployments/serve.py --params my-run.yaml   # one file; name = the file's stem
+    python deployments/serve.py --params my-run.yaml   # one file; named <file stem>-served
     python deployments/serve.py --variables-only       # store params as Prefect variables
 
 Each parameter file is validated (``PipelineConfig``, or ``AblationConfig`` when it has a
@@ -93,11 +93,19 @@ def sync_variables(specs: list[DeploymentSpec]) -> None:
         Variable.set(spec.variable, load_parameters(spec)["config"], overwrite=True)
 
 
+SERVED = "-served"  # served deployments never share a name with the work-pool ones
+
+
 def build_deployments(specs: list[DeploymentSpec]) -> list:
-    """``RunnerDeployment``s with their parameters and active cron schedules."""
+    """``RunnerDeployment``s with their parameters and active cron schedules.
+
+    Each is named ``<name>-served``: Prefect's ``serve`` takes over a deployment of the same
+    name (dropping its pull steps) and pauses it on exit, which would silently break the
+    work-pool deployment that ``synprompt deploy`` registered under ``<name>``.
+    """
     return [
         load_flow(spec.entrypoint).to_deployment(
-            name=spec.name,
+            name=spec.name + SERVED,
             parameters=load_parameters(spec),
             cron=list(spec.crons) or None,
             description=spec.description,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from synprompt_core.comparison import comparison_table, plot_comparison
+from synprompt_core.comparison import comparison_table, plot_comparison, summarize
 from synprompt_core.reporting import markdown_table
 from tasks import tracking
 
@@ -34,7 +34,8 @@ def compare_experiment(
     metric: str = "test_accuracy",
     run_ids: set[str] | None = None,
 ) -> Comparison:
-    """Read the experiment's finished pipeline runs; write ``comparison.{csv,md,png}``.
+    """Read the experiment's finished pipeline runs; write ``comparison.{csv,md,png}`` and
+    ``comparison-stats.csv`` (mean, std and seed count per cell, as numbers).
 
     ``run_ids`` keeps only those runs (one ablation grid out of a shared experiment).
 
@@ -60,7 +61,9 @@ def compare_experiment(
     table.to_csv(out / f"{STEM}.csv", index=False)
     (out / f"{STEM}.md").write_text(result.markdown() + "\n")
     plot_comparison(runs, out / f"{STEM}.png", metric=metric)
-    result.files = [out / f"{STEM}.{ext}" for ext in ("csv", "md", "png")]
+    # the same cells as numbers (mean, std, seed count), for further analysis
+    summarize(runs, metric=metric).to_csv(out / f"{STEM}-stats.csv", index=False)
+    result.files = [out / f"{STEM}{ext}" for ext in (".csv", ".md", ".png", "-stats.csv")]
     return result
 
 

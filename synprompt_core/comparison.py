@@ -87,7 +87,7 @@ def describe_variant(record: pd.Series) -> dict[str, str]:
         "strategy": strategy,
         "generator": _generator(record) if uses_syn else "none",
         "surgery": "on" if surgery else "off",
-        "reweighting": (mmd or "on") if weighted else "off",
+        "reweighting": mmd if mmd and weighted else "off",  # SynAlign's MMD weights
         "spt": _value(record, "prompt_tuning.prompt.scale") or "none",
     }
 

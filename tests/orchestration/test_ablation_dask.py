@@ -61,6 +61,12 @@ def test_every_cell_of_the_table_is_mean_and_std_of_its_runs(grid):
         row = table.loc[variant["strategy"]]
         assert row["SST-2"] == expected and row[AVERAGE] == expected
     assert table.loc["paired", "surgery"] == "on" and table.loc["real_only", "surgery"] == "off"
+    stats = pd.read_csv(next(f for f in result["files"] if f.endswith("comparison-stats.csv")))
+    paired = stats[(stats["strategy"] == "paired") & (stats["task"] == "SST-2")].iloc[0]
+    values = [accuracy[("paired", s)] for s in SEEDS]
+    assert paired["mean"] == pytest.approx(statistics.mean(values)) and paired["count"] == len(
+        SEEDS
+    )
 
 
 def test_each_cell_has_its_own_parent_and_child_run(grid):
@@ -85,7 +91,8 @@ def test_table_is_attached_to_the_mlflow_parent_and_the_prefect_run(grid):
     parent = client.get_run(result["run_id"])
     assert parent.data.tags["synprompt.stage"] == "ablation"
     files = {a.path for a in client.list_artifacts(result["run_id"], "comparison")}
-    assert files == {f"comparison/comparison.{ext}" for ext in ("csv", "md", "png")}
+    names = ("comparison.csv", "comparison.md", "comparison.png", "comparison-stats.csv")
+    assert files == {f"comparison/{name}" for name in names}
     with get_client(sync_client=True) as prefect:
         artifact = prefect.read_latest_artifacts()
         keys = {a.key: a for a in artifact}

@@ -64,7 +64,7 @@ def test_row_labels_name_generator_surgery_reweighting_and_spt(runs):
     assert table.loc["paired", ["generator", "surgery", "reweighting", "spt"]].tolist() == [
         "fewgen (imported)",
         "on",
-        "on",
+        "off",  # reweighting means SynAlign's MMD weights, which these runs did not learn
         "none",
     ]
     assert table.loc["real_only", ["generator", "surgery", "reweighting"]].tolist() == [
@@ -80,7 +80,7 @@ def test_missing_params_mean_none_or_off_and_generator_params_are_read():
         "strategy": "real+syn",
         "generator": "none",
         "surgery": "off",
-        "reweighting": "on",
+        "reweighting": "off",
         "spt": "none",
     }
     full = describe_variant(
@@ -137,14 +137,16 @@ def test_bar_chart_is_written(runs, tmp_path):
 
 
 def test_weighted_and_unweighted_runs_stay_two_rows_as_mlflow_logs_booleans():
+    mmd = {"alignment.reweight.enabled": "True", "alignment.reweight.use": "loss_weights"}
     runs = pd.DataFrame(
         [
-            record("SST-2", 13, 80.0, **{"prompt_tuning.use_weights": "True"}),
-            record("SST-2", 13, 60.0, **{"prompt_tuning.use_weights": "False"}),
+            record("SST-2", 13, 80.0, **{**mmd, "prompt_tuning.use_weights": "True"}),
+            record("SST-2", 13, 60.0, **{**mmd, "prompt_tuning.use_weights": "False"}),
         ]
     )
     table = comparison_table(runs).set_index("reweighting")
-    assert table.loc["on", "SST-2"] == "80.0" and table.loc["off", "SST-2"] == "60.0"
+    assert table.loc["mmd (loss_weights)", "SST-2"] == "80.0"
+    assert table.loc["off", "SST-2"] == "60.0"
 
 
 def test_runs_differing_in_another_setting_get_a_column_instead_of_hiding_each_other():

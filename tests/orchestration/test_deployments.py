@@ -90,3 +90,5 @@ def test_serve_module_builds_a_deployment_per_manifest_entry():
         assert set(params) == {"config"}
     flow = module.load_flow(specs[0].entrypoint)
     assert flow.name == "synprompt-pipeline"
+    served = module.build_deployments(specs[:1])
+    assert [d.name for d in served] == [f"{specs[0].name}-served"]  # pool names stay untouched

@@ -113,7 +113,7 @@ def test_served_smoke_deployment_runs_and_is_tracked(served):
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     env, config, proc = served
-    name = "synprompt-pipeline/smoke-tiny"
+    name = "synprompt-pipeline/smoke-tiny-served"  # never the pool deployment's name
     with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
         with get_client(sync_client=True) as client:
             deployment = _wait(
