@@ -31,7 +31,10 @@ class SoftPromptConfig(StageConfig):
 class PromptTuningConfig(StageConfig):
     """Algorithm 2 of DawGen: how real and synthetic data are combined and stepped."""
 
-    prompt: SoftPromptConfig = Field(default_factory=SoftPromptConfig)
+    prompt: SoftPromptConfig = Field(
+        default_factory=SoftPromptConfig,
+        description="The soft prompt P: length, initialisation, SPT scaling",
+    )
     strategy: Strategy = Field(default="paired", description="Data combination strategy")
     surgery: bool = Field(
         default=True, description="Project a conflicting synthetic gradient off the real one"
