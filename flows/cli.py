@@ -116,20 +116,30 @@ def run(
     config: ConfigArg,
     set_: SetOption = None,
 ) -> None:
-    """Run the whole pipeline under Prefect, tracked in MLflow."""
+    """Run the whole pipeline under Prefect, tracked in MLflow (Ctrl-C or SIGTERM stops it)."""
     apply_defaults()
-    cfg, summary = _load_and_check(config, set_)
-    for line in summary:
-        typer.echo(line)
-    from tasks.preflight import PreflightError, check_environment
+    from flows.runtime import Interrupted, PrefectServerError, prefect_api, stop_on_signals
 
     try:
-        check_environment(cfg)
-    except PreflightError as err:
-        _fail(str(err))
-    from flows.pipeline import synprompt_pipeline
+        with stop_on_signals():
+            cfg, summary = _load_and_check(config, set_)
+            for line in summary:
+                typer.echo(line)
+            from tasks.preflight import PreflightError, check_environment
 
-    result = synprompt_pipeline(cfg)
+            try:
+                check_environment(cfg)
+            except PreflightError as err:
+                _fail(str(err))
+            from flows.pipeline import synprompt_pipeline
+
+            with prefect_api():
+                result = synprompt_pipeline(cfg)
+    except Interrupted as stop:
+        typer.secho(f"error: run {stop} (exit code {stop.exit_code})", fg="red", err=True)
+        raise typer.Exit(code=stop.exit_code) from None
+    except PrefectServerError as err:
+        _fail(f"the temporary Prefect server did not start: {err}")
     typer.echo("")
     if "zero_shot_test_accuracy" in result:
         typer.echo(f"zero-shot test accuracy: {result['zero_shot_test_accuracy']:.2f}%")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,10 +32,27 @@ class SavedSynthetic:
 
 
 def to_hf_dataset(rows: pd.DataFrame):
-    """The kept rows as a ``datasets.Dataset`` (no pandas index column)."""
-    from datasets import Dataset
+    """The kept rows as a ``datasets.Dataset`` (no pandas index column).
 
-    return Dataset.from_pandas(rows.reset_index(drop=True), preserve_index=False)
+    The fingerprint is a digest of the table's bytes. Without one, ``datasets`` hashes the
+    table with dill, whose global lookup runs ``dis.dis`` with stdout captured; under a
+    Prefect run with ``log_prints`` that bytecode listing lands in the run log instead.
+    """
+    from datasets import Dataset
+    from datasets.table import InMemoryTable
+
+    table = InMemoryTable.from_pandas(df=rows.reset_index(drop=True), preserve_index=False)
+    return Dataset(table, fingerprint=arrow_digest(table.table))
+
+
+def arrow_digest(table) -> str:
+    """sha256 of a ``pyarrow.Table``'s schema and data, in Arrow's IPC stream format."""
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
 
 
 def data_card(

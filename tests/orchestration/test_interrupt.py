@@ -1,0 +1,140 @@
+"""SIGINT (Ctrl-C) or SIGTERM sent to ``synprompt run``'s process group mid-training stops
+it within seconds: exit code 128 + signal, one message, its MLflow runs FAILED, no retries
+against a dead Prefect server, and the temporary server gone with it."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from flows.runtime import Interrupted, in_database_call, stop_on_signals
+from tasks import tracking
+from tests.orchestration.cli_runs import (
+    cli_env,
+    kill_group,
+    start_run,
+    wait_for,
+    write_config,
+)
+from tests.orchestration.conftest import smoke_config
+
+STOP_WITHIN = 60  # seconds from the signal to the process's exit
+RETRY_NOISE = ("ConnectError", "EventsWorker", "Error logging to API", "Traceback")
+
+
+def frame_in_module(name: str):
+    """A live frame whose module is ``name``."""
+    scope = {"__name__": name}
+    exec("import sys\ndef here():\n    return sys._getframe()\n", scope)
+    return scope["here"]()
+
+
+def test_database_frames_are_told_apart():
+    assert in_database_call(frame_in_module("sqlalchemy.engine.base"))
+    assert in_database_call(frame_in_module("mlflow.store.tracking.sqlalchemy_store"))
+    assert not in_database_call(frame_in_module("mlflow.tracking.client"))
+    assert not in_database_call(frame_in_module("synprompt_core.training.trainer"))
+
+
+def train_step(seconds: float = 0.03) -> None:
+    """Stands in for a training step: pure Python, no database."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+def test_sigint_during_mlflow_writes_leaves_the_store_usable(tmp_path):
+    """Short steps, each followed by a long MLflow write (~0.1 s, 300 rows of curves), so
+    the signal mostly arrives inside a write. The interrupt is raised after that write,
+    so ending the run FAILED (what ``mlflow_run`` does on the way out) does not wait on
+    the write's lock."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment = tracking.ensure_experiment(uri, "interrupt", str(tmp_path / "artifacts"))
+    run_id = tracking.start_run(uri, experiment_id=experiment, name="writer")
+    timer = threading.Timer(1.0, os.kill, args=(os.getpid(), signal.SIGINT))
+    with pytest.raises(Interrupted) as caught, stop_on_signals():
+        timer.start()
+        for block in range(1_000):
+            train_step()
+            rows = [{"step": block * 300 + i, "loss": 1.0, "accuracy": 0.5} for i in range(300)]
+            tracking.log_history(uri, run_id, rows)
+    assert caught.value.exit_code == 128 + signal.SIGINT
+    assert not in_database_call(caught.traceback[-1].frame.raw)
+    started = time.monotonic()
+    tracking.end_run(uri, run_id, failed=True, error=repr(caught.value))
+    assert time.monotonic() - started < 5
+    assert MlflowClient(uri).get_run(run_id).info.status == "FAILED"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def start_ignoring_sigint(config: Path, env: dict[str, str], log: Path):
+    """The run as a job started with ``&`` from a script: SIGINT ignored from the start."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return start_run(config, env, log)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return Path(f"/proc/{pid}/stat").is_file() and " Z " in Path(f"/proc/{pid}/stat").read_text()
+
+
+# SIGINT with MLflow writes every 5 steps: the interrupt is held back out of them. SIGTERM
+# goes through Prefect's own handler while a flow runs, which raises at once, so its run
+# writes its curves rarely (every 50 steps) and the signal lands in training.
+CASES = [(signal.SIGINT, 5), (signal.SIGTERM, 50)]
+
+
+@pytest.mark.parametrize(("signum", "every"), CASES, ids=["sigint", "sigterm"])
+def test_signal_to_the_process_group_stops_the_run(signum, every, tiny_encoder, tmp_path):
+    out = tmp_path / "out"
+    config = smoke_config(
+        tmp_path,
+        tiny_encoder,
+        max_steps=100_000,
+        eval_every=100_000,
+        checkpoint_every=every,
+        patience=0,
+    )
+    config["tracking"] = {"experiment": "interrupt", "output_dir": str(out)}
+    path = write_config(tmp_path / "config.yaml", config)
+    log = tmp_path / "run.log"
+    proc = start_ignoring_sigint(path, cli_env(tmp_path / "prefect-home"), log)
+    try:
+        wait_for(
+            lambda: list(out.glob("stages/prompt_tuning/*/checkpoint/checkpoint.pt")),
+            timeout=180,
+            what="prompt tuning to write its first checkpoint",
+        )
+        os.killpg(proc.pid, signum)  # what Ctrl-C (or `timeout`) does
+        sent = time.monotonic()
+        proc.wait(timeout=STOP_WITHIN)
+        took = time.monotonic() - sent
+    finally:
+        kill_group(proc)
+    text = log.read_text(errors="replace")
+    name = signal.Signals(signum).name
+    assert proc.returncode == 128 + signum, text[-3000:]
+    assert took < STOP_WITHIN
+    assert f"error: run stopped by {name} (exit code {128 + signum})" in text
+    assert not [noise for noise in RETRY_NOISE if noise in text], text[-3000:]
+    found = re.search(r"starting a temporary Prefect server on \S+ \(pid (\d+)\)", text)
+    assert found, text[-3000:]
+    wait_for(lambda: process_gone(int(found.group(1))), timeout=15, what="the server to stop")
+
+    client = MlflowClient(tracking.tracking_uri(None, str(out)))
+    runs = client.search_runs([client.get_experiment_by_name("interrupt").experiment_id])
+    status = {run.data.tags["synprompt.stage"]: run.info.status for run in runs}
+    assert status == {"pipeline": "FAILED", "prompt_tuning": "FAILED"}
