@@ -7,6 +7,8 @@ have been validated, so bad input fails in seconds with one message.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -118,28 +120,19 @@ def run(
 ) -> None:
     """Run the whole pipeline under Prefect, tracked in MLflow (Ctrl-C or SIGTERM stops it)."""
     apply_defaults()
-    from flows.runtime import Interrupted, PrefectServerError, prefect_api, stop_on_signals
+    from tasks.preflight import PreflightError, check_environment
 
-    try:
-        with stop_on_signals():
-            cfg, summary = _load_and_check(config, set_)
-            for line in summary:
-                typer.echo(line)
-            from tasks.preflight import PreflightError, check_environment
+    with _stoppable("run"):
+        cfg, summary = _load_and_check(config, set_)
+        for line in summary:
+            typer.echo(line)
+        try:
+            check_environment(cfg)
+        except PreflightError as err:
+            _fail(str(err))
+        from flows.pipeline import synprompt_pipeline
 
-            try:
-                check_environment(cfg)
-            except PreflightError as err:
-                _fail(str(err))
-            from flows.pipeline import synprompt_pipeline
-
-            with prefect_api():
-                result = synprompt_pipeline(cfg)
-    except Interrupted as stop:
-        typer.secho(f"error: run {stop} (exit code {stop.exit_code})", fg="red", err=True)
-        raise typer.Exit(code=stop.exit_code) from None
-    except PrefectServerError as err:
-        _fail(f"the temporary Prefect server did not start: {err}")
+        result = _with_prefect_api(synprompt_pipeline, cfg)
     typer.echo("")
     if "zero_shot_test_accuracy" in result:
         typer.echo(f"zero-shot test accuracy: {result['zero_shot_test_accuracy']:.2f}%")
@@ -150,6 +143,30 @@ def run(
     store = redact_uri(result["tracking_uri"])
     typer.echo(f"MLflow run: {result['run_id']}  (store: {store})")
     typer.echo(f"browse: mlflow ui --backend-store-uri {store} --host 127.0.0.1")
+
+
+@contextmanager
+def _stoppable(what: str) -> Iterator[None]:
+    """Ctrl-C / SIGTERM stop the work inside in seconds: one line, exit code 128 + signal."""
+    from flows.runtime import Interrupted, stop_on_signals
+
+    try:
+        with stop_on_signals():
+            yield
+    except Interrupted as stop:
+        typer.secho(f"error: {what} {stop} (exit code {stop.exit_code})", fg="red", err=True)
+        raise typer.Exit(code=stop.exit_code) from None
+
+
+def _with_prefect_api(flow, config):
+    """``flow(config)`` against the configured Prefect API or a temporary local server."""
+    from flows.runtime import PrefectServerError, prefect_api
+
+    try:
+        with prefect_api():
+            return flow(config)
+    except PrefectServerError as err:
+        _fail(f"the temporary Prefect server did not start: {err}")
 
 
 def main() -> None:  # pragma: no cover - console entry
@@ -196,12 +213,13 @@ AblationArg = Annotated[Path, typer.Argument(help="Ablation grid (YAML with a ba
 def ablation(config: AblationArg) -> None:
     """Run an ablation grid (tasks x seeds x strategy variants) and print its table."""
     apply_defaults()
-    cfg, summary = _load_and_check_ablation(config)  # every cell's tables, before any run
-    for line in summary:
-        typer.echo(line)
-    from flows.ablation import ablation_flow
+    with _stoppable("ablation"):
+        cfg, summary = _load_and_check_ablation(config)  # every cell's tables, before any run
+        for line in summary:
+            typer.echo(line)
+        from flows.ablation import ablation_flow
 
-    result = ablation_flow(cfg)
+        result = _with_prefect_api(ablation_flow, cfg)
     typer.echo(result["markdown"])
 
 
@@ -217,18 +235,22 @@ def _deployments_module():
     return module
 
 
-def _check_deployments(module, params: list[Path] | None) -> list:
-    """Every parameter file's config and the tables it reads (from this folder, where the
-    deployments' runs start), before anything is registered; exits 2 on bad input."""
+def _check_deployments(module, params: list[Path] | None, *, runs_in: Path) -> list:
+    """Every parameter file's config and the tables it reads, before anything is registered;
+    exits 2 on bad input. Relative paths are read from ``runs_in``, where the runs start."""
+    import contextlib
+
     try:
-        specs = [module.spec_for_file(p) for p in params] if params else module.read_manifest()
+        specs = [module.spec_for_file(p.resolve()) for p in params or []]
+        specs = specs or module.read_manifest()
     except BAD_INPUT as err:
         _fail(str(err))
-    for spec in specs:
-        if spec.entrypoint == module.ABLATION:
-            _load_and_check_ablation(spec.parameters_file)
-        else:
-            _load_and_check(spec.parameters_file, None)
+    with contextlib.chdir(runs_in):
+        for spec in specs:
+            if spec.entrypoint == module.ABLATION:
+                _load_and_check_ablation(spec.parameters_file)
+            else:
+                _load_and_check(spec.parameters_file, None)
     return specs
 
 
@@ -242,7 +264,7 @@ def serve(params: ParamsOption = None) -> None:
     """Register the deployments with their parameter files and serve them (Ctrl-C stops)."""
     apply_defaults()
     module = _deployments_module()
-    _check_deployments(module, params)
+    _check_deployments(module, params, runs_in=Path.cwd())  # served runs start here
     module.serve_deployments(params or None)
 
 
@@ -254,13 +276,14 @@ def deploy(params: ParamsOption = None) -> None:
     stored as the Prefect variables it reads, then `prefect deploy --all`). With --params:
     one deployment per file, named after the file.
     """
+    import os
     import subprocess
 
     from prefect.settings import get_current_settings
 
     apply_defaults()
     module = _deployments_module()
-    specs = _check_deployments(module, params)
+    specs = _check_deployments(module, params, runs_in=module.ROOT)  # where workers run them
     if not get_current_settings().api.url:  # else Prefect would deploy to a throwaway server
         _fail(
             "deploy needs a running Prefect server: start one (prefect server start --host "
@@ -273,5 +296,9 @@ def deploy(params: ParamsOption = None) -> None:
             typer.echo(f"deployed {spec.name} ({deployment_id}) to pool {module.POOL}")
         return
     module.sync_variables(specs)
-    command = ["prefect", "--no-prompt", "deploy", "--prefect-file", str(module.MANIFEST), "--all"]
-    raise typer.Exit(subprocess.call(command, cwd=module.ROOT))
+    command = [sys.executable, "-m", "prefect", "--no-prompt", "deploy"]
+    command += ["--prefect-file", str(module.MANIFEST), "--all"]
+    # prefect.yaml's runs start in {{ $PWD }}: the repository root, where the parameter
+    # files' relative paths were checked
+    env = {**os.environ, "PWD": str(module.ROOT)}
+    raise typer.Exit(subprocess.call(command, cwd=module.ROOT, env=env))

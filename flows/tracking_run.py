@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -61,6 +62,10 @@ def mlflow_run(
     try:
         yield uri, run_id
     except BaseException as err:
-        tracking.end_run(uri, run_id, failed=True, error=f"{type(err).__name__}: {err}")
+        # an interrupt raised inside a store write holds its transaction open for as long
+        # as the traceback's frames live: drop them so ending the run is not locked out
+        traceback.clear_frames(err.__traceback__)
+        reason = str(err) or (err.__doc__ or "").strip().splitlines()[0]
+        tracking.end_run(uri, run_id, failed=True, error=f"{type(err).__name__}: {reason}")
         raise
     tracking.end_run(uri, run_id)
