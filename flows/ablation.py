@@ -74,7 +74,12 @@ def run_grid(cells: list[PipelineConfig]) -> list[dict]:
 
 @flow(name="synprompt-ablation", log_prints=True)
 def ablation_flow(config: AblationConfig) -> dict:
-    """Run the grid, then build its comparison table and attach it to the parent runs."""
+    """Run the grid, then build its comparison table and attach it to the parent runs.
+
+    Args:
+        config: a base pipeline and the tasks x seeds x strategy variants to run it over,
+            with the task runner (local threads or Dask) and device slots.
+    """
     cells = config.expand()
     devices = {cell.backbone.device for cell in cells}
     for device in devices:

@@ -26,6 +26,10 @@ def synprompt_pipeline(config: PipelineConfig) -> dict:
 
     When the same config has already run on the same input tables, the recorded result is
     reused without walking the stages; the parent run is tagged with the run it came from.
+
+    Args:
+        config: the whole pipeline: task and data, backbone, optional generator and
+            SynAlign stages, prompt tuning, tracking (one YAML file of ``synprompt run``).
     """
     for line in check_environment(config):  # fails in seconds, before any run is opened
         print(line)

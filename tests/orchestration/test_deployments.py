@@ -92,3 +92,22 @@ def test_serve_module_builds_a_deployment_per_manifest_entry():
     assert flow.name == "synprompt-pipeline"
     served = module.build_deployments(specs[:1])
     assert [d.name for d in served] == [f"{specs[0].name}-served"]  # pool names stay untouched
+
+
+@pytest.mark.parametrize(
+    "entrypoint", ["flows/pipeline.py:synprompt_pipeline", "flows/ablation.py:ablation_flow"]
+)
+def test_the_ui_form_describes_every_field(entrypoint):
+    """The Prefect UI draws the flow's parameter schema as a form: no field without help."""
+    from prefect.utilities.callables import parameter_schema
+
+    module = _serve_module()
+    schema = parameter_schema(module.load_flow(entrypoint).fn).model_dump()
+    assert schema["properties"]["config"].get("description")
+    bare = [
+        f"{model}.{name}"
+        for model, definition in schema["definitions"].items()
+        for name, field in definition.get("properties", {}).items()
+        if not field.get("description")
+    ]
+    assert bare == []
