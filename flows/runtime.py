@@ -74,6 +74,8 @@ class _StopHandler:
         self.signum: int | None = None
         self.since = 0.0
         self.recheck = False
+        self.raised = False
+        self.timer: threading.Timer | None = None
 
     def __call__(self, signum: int, frame) -> None:
         if self.recheck:  # our own re-delivery: keep the signal that was sent
@@ -82,17 +84,24 @@ class _StopHandler:
             self.signum, self.since = signum, time.monotonic()
         deferred = time.monotonic() - self.since < MAX_DEFER_SECONDS
         if deferred and in_database_call(frame):
-            timer = threading.Timer(RECHECK_SECONDS, self._redeliver)
-            timer.daemon = True
-            timer.start()
+            self.timer = threading.Timer(RECHECK_SECONDS, self._redeliver)
+            self.timer.daemon = True
+            self.timer.start()
             return
+        self.raised = True
         raise Interrupted(self.signum)
 
     def _redeliver(self) -> None:
-        import _thread
-
+        # a real signal, not _thread.interrupt_main: it also breaks a blocking wait (a
+        # stage lock, a device slot) that the main thread entered after the write
         self.recheck = True
-        _thread.interrupt_main(signal.SIGINT)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    def pending(self) -> int | None:
+        """A signal still waiting for its re-delivery (none once raised); cancels it."""
+        if self.timer is not None:
+            self.timer.cancel()
+        return None if self.raised else self.signum
 
 
 @contextmanager
@@ -117,8 +126,11 @@ def stop_on_signals() -> Iterator[None]:
             raise Interrupted(err.signal) from err
         raise
     finally:
+        unhandled = handler.pending()
         for signum, old in previous.items():
             signal.signal(signum, old)
+    if unhandled is not None:  # it came during the block's last write: stop all the same
+        raise Interrupted(unhandled)
 
 
 class PrefectServerError(RuntimeError):

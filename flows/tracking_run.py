@@ -65,7 +65,8 @@ def mlflow_run(
         # an interrupt raised inside a store write holds its transaction open for as long
         # as the traceback's frames live: drop them so ending the run is not locked out
         traceback.clear_frames(err.__traceback__)
-        reason = str(err) or (err.__doc__ or "").strip().splitlines()[0]
+        doc = (type(err).__doc__ or "").strip().splitlines()
+        reason = str(err) or (doc[0] if doc else "no message")
         tracking.end_run(uri, run_id, failed=True, error=f"{type(err).__name__}: {reason}")
         raise
     tracking.end_run(uri, run_id)

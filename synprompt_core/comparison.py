@@ -92,11 +92,36 @@ def describe_variant(record: pd.Series) -> dict[str, str]:
     }
 
 
-def _settings(runs: pd.DataFrame) -> pd.DataFrame:
+# where the data lives: differs per seed (16-13/, 16-21/...) and per machine, so it never
+# tells two recipes apart; the task, k, limits and column choices do
+LOCATIONS = ("data.data_root", "data.synthetic_root")
+# what a real_only run never uses: runs differing only here are the same baseline
+SYNTHETIC_SIDE = (
+    "data.synthetic",
+    "generator.",
+    "generation.",
+    "alignment.",
+    "prompt_tuning.surgery",
+    "prompt_tuning.use_weights",
+    "prompt_tuning.syn_coef",
+)
+
+
+def _settings(runs: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     """The result-changing config params of each run, as display strings ("" when absent)."""
-    columns = [c for c in runs.columns if c.startswith(SECTIONS) and c not in OPERATIONAL]
+    columns = [
+        c
+        for c in runs.columns
+        if c.startswith(SECTIONS)
+        and c not in OPERATIONAL
+        and c not in LOCATIONS
+        and not (c.startswith("data.") and c.endswith(".path"))
+    ]
     frame = runs[columns].astype(object)
-    return frame.where(frame.notna() & (frame != "None"), "").astype(str)
+    frame = frame.where(frame.notna() & (frame != "None"), "").astype(str)
+    unused = [c for c in columns if c.startswith(SYNTHETIC_SIDE)]
+    frame.loc[(labels["strategy"] == "real_only").to_numpy(), unused] = ""
+    return frame
 
 
 def _distinguishing(labels: pd.DataFrame, settings: pd.DataFrame) -> list[str]:
@@ -133,7 +158,7 @@ def label_runs(runs: pd.DataFrame, *, metric: str = "test_accuracy") -> pd.DataF
     labels = pd.DataFrame([describe_variant(r) for _, r in done.iterrows()], columns=ROW_KEYS)
     labels["task"] = done[TASK].astype(str).to_numpy()
     labels["seed"] = done[SEED].astype(str).to_numpy()
-    settings = _settings(done)
+    settings = _settings(done, labels)
     extra = _distinguishing(labels, settings)
     labels = pd.concat([labels[ROW_KEYS], settings[extra], labels[["task", "seed"]]], axis=1)
     labels[metric] = done[metric].astype(float).to_numpy()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 
 import pandas as pd
@@ -14,6 +15,10 @@ from synprompt_core.data.validation import IntegerLabelsWarning
 from synprompt_core.references import Ref, cache_key
 from tasks.store import read_table, stage_dir, write_table
 
+# catch_warnings swaps process-wide state: ablation cells loading their tables in parallel
+# threads would otherwise collect each other's notes
+_WARNINGS = threading.Lock()
+
 
 @task(name="load-data", cache_policy=NO_CACHE)
 def load_data(config: PipelineConfig) -> dict[str, Ref]:
@@ -21,7 +26,7 @@ def load_data(config: PipelineConfig) -> dict[str, Ref]:
 
     How integer labels were read (``IntegerLabelsWarning``) goes to the run's log, once.
     """
-    with warnings.catch_warnings(record=True) as notes:
+    with _WARNINGS, warnings.catch_warnings(record=True) as notes:  # process-wide state
         warnings.simplefilter("always", IntegerLabelsWarning)
         tables = read_real_splits(config.data)
         synthetic = read_synthetic(config.data)

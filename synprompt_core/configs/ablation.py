@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from synprompt_core.configs.base import StageConfig
 from synprompt_core.configs.pipeline import ConfigError, PipelineConfig, _describe
@@ -30,6 +30,8 @@ class StrategyVariant(StageConfig):
 
 class AblationConfig(StageConfig):
     """A grid of pipeline runs, fanned out through a Prefect task runner."""
+
+    model_config = ConfigDict(**StageConfig.model_config, hide_input_in_errors=True)
 
     name: str = Field(default="ablation", description="Prefix of every grid cell's run name")
     base: PipelineConfig = Field(description="The pipeline every grid cell starts from")

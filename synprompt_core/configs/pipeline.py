@@ -50,6 +50,9 @@ class TrackingConfig(StageConfig):
 class PipelineConfig(StageConfig):
     """The whole pipeline: data -> [generator -> generation -> alignment] -> prompt tuning."""
 
+    # its error text never repeats a value given (a tracking URI may hold a credential)
+    model_config = ConfigDict(**StageConfig.model_config, hide_input_in_errors=True)
+
     name: str = Field(default="synprompt", description="A short name for this pipeline run")
     data: DataConfig = Field(description="Task, real few-shot splits and synthetic set")
     backbone: BackboneConfig = Field(

@@ -118,9 +118,13 @@ def _load_as(path: Path, fmt: str) -> pd.DataFrame:
 def _text_file_labels(labels: pd.Series, task: TaskSpec) -> pd.Series:
     """Text files carry no types: a label column of integer literals means label indices,
     unless the task's label names are themselves numbers (ag_news '1'..'4', as its csv and
-    LM-BFF write them), in which case each literal is the name."""
-    numbered = all(name.isdigit() for name in task.label_names)
-    if numbered or not labels.str.fullmatch(_INTEGER).all():
+    LM-BFF write them), in which case each literal is the name; a column with a number
+    that is no name (ag_news '0', as a Hugging Face export writes it) is indices again."""
+    if not labels.str.fullmatch(_INTEGER).all():
+        return labels
+    names = set(task.label_names)
+    numbered = all(name.isdigit() for name in names)
+    if numbered and set(labels.str.lstrip("+")) <= names:
         return labels
     return labels.astype("int64")
 

@@ -501,10 +501,13 @@ def test_ag_news_numbers_in_a_text_file_are_its_label_names_in_every_format(tmp_
         warnings.simplefilter("error", IntegerLabelsWarning)
         for suffix in ("csv", "tsv", "jsonl"):
             assert read_table(tmp_path / f"a.{suffix}", agnews)["label"].tolist() == [0, 1, 2, 3]
-    # JSON integers are typed indices (the Hugging Face numbering, 0 = World): said aloud
+    # JSON integers are typed indices (the Hugging Face numbering, 0 = World): said aloud,
+    # and so is a text file holding a 0, which no ag_news label is named (a HF export)
     frame.assign(label=[0, 1, 2, 3]).to_json(tmp_path / "i.jsonl", orient="records", lines=True)
-    with pytest.warns(IntegerLabelsWarning, match=r"0 = World, 1 = Sports"):
-        assert read_table(tmp_path / "i.jsonl", agnews)["label"].tolist() == [0, 1, 2, 3]
+    frame.assign(label=[0, 1, 2, 3]).to_csv(tmp_path / "hf.csv", index=False)
+    for name in ("i.jsonl", "hf.csv"):
+        with pytest.warns(IntegerLabelsWarning, match=r"0 = World, 1 = Sports"):
+            assert read_table(tmp_path / name, agnews)["label"].tolist() == [0, 1, 2, 3]
 
 
 def test_a_file_in_another_format_than_configured_says_so(tmp_path):

@@ -219,6 +219,13 @@ def test_a_token_as_the_uri_user_is_refused_too():
         TrackingConfig(tracking_uri="https://dapiSECRET@mlflow.example")
     assert "dapiSECRET" not in str(caught.value)
     assert TrackingConfig(tracking_uri="http://127.0.0.1:5000").tracking_uri
+    from synprompt_core.configs.pipeline import PipelineConfig
+
+    with pytest.raises(ValueError) as caught:  # validated as part of the whole config too
+        PipelineConfig.model_validate(
+            {"data": {"task": "SST-2"}, "tracking": {"tracking_uri": "https://al:s3cret@h"}}
+        )
+    assert "s3cret" not in str(caught.value)
 
 
 def test_printed_store_uris_drop_their_credentials():

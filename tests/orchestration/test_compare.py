@@ -185,3 +185,23 @@ def test_a_cell_with_fewer_seeds_than_the_others_says_how_many(runs):
     table = comparison_table(runs.drop(index=[0, 8])).set_index("strategy")  # no paired SST-2 13
     assert table.loc["paired", "SST-2"] == "90.0 (n=1)"
     assert table.loc["paired", "MRPC"] == "65.0 ± 7.1"
+
+
+def test_data_locations_and_a_baselines_unused_settings_never_split_rows():
+    """Paths differ per seed (16-13/, 16-21/) and real_only ignores the synthetic side:
+    a re-run that differs there must not break the table into one row per seed."""
+    rows = []
+    for seed, acc in ((13, 80.0), (21, 90.0)):
+        path = {"data.train.path": f"lm-bff/SST-2/16-{seed}/train.tsv"}
+        rows.append(record("SST-2", seed, acc, **path))
+        rows.append(
+            record("SST-2", seed, acc - 20, strategy="real_only", surgery="False", **path,
+                   **{"data.synthetic_root": f"fewgen-v{seed}"})
+        )  # fmt: skip
+    rerun = record("SST-2", 13, 82.0, **{"data.train.path": "./lm-bff/SST-2/16-13/train.tsv"})
+    baseline = record("SST-2", 21, 74.0, strategy="real_only", surgery="False",
+                      **{"prompt_tuning.syn_coef": "0.5"})  # fmt: skip
+    table = comparison_table(pd.DataFrame([rerun, baseline, *rows])).set_index("strategy")
+    assert list(table.columns) == [*ROW_KEYS[1:], "SST-2", AVERAGE]
+    assert table.loc["paired", "SST-2"] == "86.0 ± 5.7"  # the re-runs replaced their seeds
+    assert table.loc["real_only", "SST-2"] == "67.0 ± 9.9"

@@ -74,6 +74,39 @@ def test_sigint_during_mlflow_writes_leaves_the_store_usable(tmp_path):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
 
 
+def fake_write(seconds: float, scope: dict) -> None:
+    """Busy for ``seconds`` in a frame that looks like SQLAlchemy's (a store write)."""
+    exec(
+        "import time\ndef write(s):\n    end = time.monotonic() + s\n"
+        "    while time.monotonic() < end:\n        pass\n",
+        scope,
+    )
+    scope["write"](seconds)
+
+
+def test_a_signal_deferred_by_a_write_still_breaks_a_blocking_wait_that_follows():
+    """Deferred out of a store write, the stop must not wait for a lock the run then
+    blocks on (a stage lock can be held for hours)."""
+    scope = {"__name__": "sqlalchemy.engine.base"}
+    never = threading.Event()
+    threading.Timer(0.2, os.kill, args=(os.getpid(), signal.SIGTERM)).start()
+    start = time.monotonic()
+    with pytest.raises(Interrupted) as caught, stop_on_signals():
+        fake_write(0.5, scope)
+        never.wait(timeout=30)  # blocks, as flock or a device slot would
+    assert caught.value.signum == signal.SIGTERM
+    assert time.monotonic() - start < 5
+
+
+def test_a_signal_during_the_blocks_last_write_is_not_lost():
+    scope = {"__name__": "sqlalchemy.engine.base"}
+    threading.Timer(0.1, os.kill, args=(os.getpid(), signal.SIGINT)).start()
+    with pytest.raises(Interrupted):
+        with stop_on_signals():
+            fake_write(0.3, scope)  # the signal lands here; the block then ends at once
+    time.sleep(0.2)  # no stray re-delivery reaches the handler that was restored
+
+
 def start_ignoring_sigint(config: Path, env: dict[str, str], log: Path):
     """The run as a job started with ``&`` from a script: SIGINT ignored from the start."""
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
