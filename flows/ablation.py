@@ -37,7 +37,10 @@ def make_task_runner(config: AblationConfig):
             "n_workers": config.dask_workers,
             "threads_per_worker": 1,
             "processes": True,
+            "host": "127.0.0.1",  # never reachable from another machine
             "dashboard_address": None,
+            # worker scratch beside the run's outputs, not a shared /tmp/dask-scratch-space
+            "local_directory": str(Path(config.base.tracking.output_dir).resolve() / "dask"),
         },
     )
 

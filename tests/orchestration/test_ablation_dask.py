@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -67,6 +68,11 @@ def test_every_cell_of_the_table_is_mean_and_std_of_its_runs(grid):
     assert paired["mean"] == pytest.approx(statistics.mean(values)) and paired["count"] == len(
         SEEDS
     )
+
+
+def test_the_cluster_keeps_its_scratch_beside_the_outputs(grid):
+    config, _ = grid
+    assert (Path(config.base.tracking.output_dir) / "dask").is_dir()
 
 
 def test_each_cell_has_its_own_parent_and_child_run(grid):
