@@ -240,10 +240,13 @@ def log_artifact(uri: str, run_id: str, path: Path, *, folder: str | None = None
     client_for(uri).log_artifact(run_id, str(path), artifact_path=folder)
 
 
+_WARNINGS = threading.Lock()
+
+
 def log_dataset(uri: str, run_id: str, *, path: Path, name: str, context: str, digest: str) -> None:
     """Register a parquet example table as a run input (``mlflow.log_input``)."""
     frame = pd.read_parquet(path)
-    with warnings.catch_warnings():
+    with _WARNINGS, warnings.catch_warnings():  # process-wide filters: one thread at a time
         # MLflow's advice on ambiguous local sources and integer columns (our labels are
         # never missing) would print on every stage of every run
         warnings.filterwarnings("ignore", "The specified dataset source", UserWarning)
