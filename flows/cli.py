@@ -241,8 +241,10 @@ def _check_deployments(module, params: list[Path] | None, *, runs_in: Path) -> l
     import contextlib
 
     try:
-        specs = [module.spec_for_file(p.resolve()) for p in params or []]
-        specs = specs or module.read_manifest()
+        if params:
+            specs = [module.spec_for_file(p.resolve()) for p in params]
+        else:
+            specs = module.read_manifest()
     except BAD_INPUT as err:
         _fail(str(err))
     with contextlib.chdir(runs_in):

@@ -170,7 +170,7 @@ def test_deploying_a_file_whose_tables_are_missing_is_one_error(tmp_path, good):
         assert_failed_cleanly(result, "nowhere", out_dir=Path(good["tracking"]["output_dir"]))
 
 
-def test_deploying_without_a_prefect_server_says_how_to_start_one(tmp_path, good, monkeypatch):
+def test_deploying_without_a_prefect_server_says_how_to_start_one(tmp_path, good):
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with temporary_settings(restore_defaults={PREFECT_API_URL}):
