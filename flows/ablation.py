@@ -15,12 +15,15 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows import heartbeats
 from flows.compare import compare_experiment, publish_comparison
 from flows.tracking_run import flatten, mlflow_run
 from synprompt_core.configs.ablation import AblationConfig
 from synprompt_core.configs.pipeline import PipelineConfig
 from tasks import tracking
 from tasks.device_slots import ensure_device_limit
+
+heartbeats.install()  # the grid's flow run too ends without a heartbeat wait
 
 
 def make_task_runner(config: AblationConfig):

@@ -36,14 +36,7 @@ def tune_generator_flow(
     params = stage_params(config, generator=config.generator)
     with mlflow_run(config, name="tune_generator", parent=parent, params=params) as run:
         uri, run_id = run
-        tracking.log_dataset(
-            uri,
-            run_id,
-            path=inputs["train"].path,
-            name="train",
-            context="training",
-            digest=inputs["train"].sha256,
-        )
+        tracking.log_datasets(uri, run_id, [("train", "training", inputs["train"])])
         return tune_generator_task(config, inputs, run)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prefect import flow
 
+from flows import heartbeats
 from flows.alignment import (
     reweight_synthetic_flow,
     select_demonstrations_flow,
@@ -18,6 +19,8 @@ from tasks import tracking
 from tasks.data import join_tables, load_data
 from tasks.preflight import check_environment
 from tasks.results import find_result, pipeline_key, record_result
+
+heartbeats.install()  # each flow run (stage subflows too) ends without a heartbeat wait
 
 
 @flow(name="synprompt-pipeline", log_prints=True)

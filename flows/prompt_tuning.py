@@ -27,9 +27,9 @@ def prompt_tuning_flow(
     )
     with mlflow_run(config, name="prompt_tuning", parent=parent, params=params) as run:
         uri, run_id = run
-        for name, ref in inputs.items():
-            context = "training" if name in ("train", "synthetic") else name
-            tracking.log_dataset(
-                uri, run_id, path=ref.path, name=name, context=context, digest=ref.sha256
-            )
+        tables = [
+            (name, "training" if name in ("train", "synthetic") else name, ref)
+            for name, ref in inputs.items()
+        ]
+        tracking.log_datasets(uri, run_id, tables)
         return tune_soft_prompt(config, inputs, run)

@@ -197,12 +197,6 @@ def reweight_synthetic_task(
     tracking.log_metrics(uri, run_id, manifest["metrics"])
     for name in manifest["files"]:
         tracking.log_artifact(uri, run_id, folder / name)
-    tracking.log_dataset(
-        uri,
-        run_id,
-        path=path,
-        name="synthetic_weighted",
-        context="training",
-        digest=manifest["sha256"],
-    )
-    return Ref(path=str(path.resolve()), sha256=manifest["sha256"])
+    ref = Ref(path=str(path.resolve()), sha256=manifest["sha256"])
+    tracking.log_datasets(uri, run_id, [("synthetic_weighted", "training", ref)])
+    return ref

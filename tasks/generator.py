@@ -111,10 +111,9 @@ def log_synthetic_stage(run: tuple[str, str], folder: Path, manifest: dict, *, c
     tracking.log_metrics(uri, run_id, manifest["metrics"])
     for name in manifest["files"]:
         tracking.log_artifact(uri, run_id, folder / name)
-    tracking.log_dataset(
-        uri, run_id, path=path, name="synthetic", context="training", digest=manifest["sha256"]
-    )
-    return Ref(path=str(path.resolve()), sha256=manifest["sha256"])
+    ref = Ref(path=str(path.resolve()), sha256=manifest["sha256"])
+    tracking.log_datasets(uri, run_id, [("synthetic", "training", ref)])
+    return ref
 
 
 def summary_metrics(diagnostics: dict[str, float]) -> dict[str, float]:

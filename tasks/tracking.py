@@ -19,8 +19,10 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunStatus
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
 from mlflow.tracking import MlflowClient
+
+from synprompt_core.references import Ref
 
 PARAM_LIMIT = 6000
 BATCH = 900
@@ -231,9 +233,8 @@ class LiveHistory:
 
 
 def set_tags(uri: str, run_id: str, tags: dict[str, str]) -> None:
-    client = client_for(uri)
-    for key, value in tags.items():
-        client.set_tag(run_id, key, value)
+    items = [RunTag(key, str(value)) for key, value in tags.items()]
+    client_for(uri).log_batch(run_id, tags=items, synchronous=True)
 
 
 def log_artifact(uri: str, run_id: str, path: Path, *, folder: str | None = None) -> None:
@@ -243,29 +244,38 @@ def log_artifact(uri: str, run_id: str, path: Path, *, folder: str | None = None
 _WARNINGS = threading.Lock()
 
 
-def log_dataset(uri: str, run_id: str, *, path: Path, name: str, context: str, digest: str) -> None:
-    """Register a parquet example table as a run input (``mlflow.log_input``)."""
-    frame = pd.read_parquet(path)
+def log_datasets(uri: str, run_id: str, tables: list[tuple[str, str, Ref]]) -> None:
+    """Register parquet example tables, ``(name, context, ref)`` each, as the run's inputs
+    (``mlflow.log_input``), in one store call."""
+    entries = []
     with _WARNINGS, warnings.catch_warnings():  # process-wide filters: one thread at a time
         # MLflow's advice on ambiguous local sources and integer columns (our labels are
         # never missing) would print on every stage of every run
         warnings.filterwarnings("ignore", "The specified dataset source", UserWarning)
         warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer", UserWarning)
-        dataset = mlflow.data.from_pandas(
-            frame, source=str(Path(path).resolve()), targets="label", name=name, digest=digest[:36]
-        )
-        entry = DatasetInput(
-            dataset=dataset._to_mlflow_entity(), tags=[InputTag("mlflow.data.context", context)]
-        )
+        for name, context, ref in tables:
+            dataset = mlflow.data.from_pandas(
+                pd.read_parquet(ref.path),
+                source=str(Path(ref.path).resolve()),
+                targets="label",
+                name=name,
+                digest=ref.sha256[:36],
+            )
+            entries.append(
+                DatasetInput(
+                    dataset=dataset._to_mlflow_entity(),
+                    tags=[InputTag("mlflow.data.context", context)],
+                )
+            )
     client = client_for(uri)
     try:
-        client.log_inputs(run_id, datasets=[entry])
+        client.log_inputs(run_id, datasets=entries)
     except mlflow.exceptions.MlflowException as err:
         if not any(word in str(err).lower() for word in ("unique", "duplicate")):
             raise
         # another run registered the same table in this experiment at the same moment
         # (ablation cells share their inputs): it exists now, so this call only links it
-        client.log_inputs(run_id, datasets=[entry])
+        client.log_inputs(run_id, datasets=entries)
 
 
 def find_runs(uri: str, experiment: str, *, filter_string: str = "") -> list[Any]:

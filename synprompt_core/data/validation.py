@@ -16,6 +16,7 @@ from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from synprompt_core.data.errors import DataError
@@ -103,7 +104,12 @@ def _single_text_b(values: Sequence[Any], task: TaskSpec, path: str | Path) -> l
     return out
 
 
-def _encode_weights(values: Sequence[Any], path: str | Path) -> list[float]:
+def _encode_weights(column: pd.Series, path: str | Path) -> Sequence[float]:
+    if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+        numbers = column.to_numpy(dtype="float64", na_value=np.nan)
+        if np.isfinite(numbers).all() and (numbers >= 0).all():
+            return numbers  # the common case, checked at once; else find the bad row below
+    values = column.tolist()
     out = []
     for row, value in enumerate(values, start=1):
         weight = None
@@ -161,7 +167,7 @@ def validate_examples(
     _check_texts(out["text_a"].tolist(), required=True, field="text_a", path=path)
     if "text_b" not in out.columns:
         out["text_b"] = ""
-    if task.is_pair:
+    elif task.is_pair:
         _check_texts(out["text_b"].tolist(), required=pair, field="text_b", path=path)
     else:
         out["text_b"] = _single_text_b(out["text_b"].tolist(), task, path)
@@ -172,7 +178,7 @@ def validate_examples(
     if not registry_order:
         _note_integer_labels(raw_labels, task, path)
     if "weight" in out.columns:
-        out["weight"] = pd.Series(_encode_weights(out["weight"].tolist(), path), dtype="float64")
+        out["weight"] = pd.Series(_encode_weights(out["weight"], path), dtype="float64")
     first = [c for c in CONTRACT_COLUMNS if c in out.columns]
     return out[first + [c for c in out.columns if c not in first]].infer_objects()
 

@@ -246,9 +246,7 @@ def test_runs_logging_one_table_at_the_same_moment_all_get_it(store, tmp_path):
     def log(run):
         barrier.wait()
         try:
-            tracking.log_dataset(
-                *run, path=path.path, name="train", context="training", digest=path.sha256
-            )
+            tracking.log_datasets(*run, [("train", "training", path)])
         except Exception as err:  # noqa: BLE001 - collected for the assertion
             errors.append(err)
 
