@@ -44,12 +44,11 @@ def run_direct(config: PipelineConfig, out: Path) -> float:
     output files (prompt, history, curves, results table); returns test accuracy."""
     from synprompt_core.backbones import load_backbone
     from synprompt_core.data import read_real_splits, read_synthetic
-    from synprompt_core.task_registry import get_task
     from synprompt_core.training.outputs import write_outputs
     from synprompt_core.training.run import run_prompt_tuning
 
     tables = read_real_splits(config.data)
-    backbone = load_backbone(config.backbone, get_task(config.data.task))
+    backbone = load_backbone(config.backbone, config.data.spec)
     outcome = run_prompt_tuning(
         backbone=backbone,
         real=tables["train"],

@@ -28,7 +28,6 @@ from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.data import table_digest
 from synprompt_core.references import Ref, cache_key
 from synprompt_core.reporting import write_table as write_report
-from synprompt_core.task_registry import get_task
 from tasks import tracking
 from tasks.store import claim_stage, read_table, stage_dir, write_manifest, write_table
 
@@ -38,7 +37,7 @@ OPERATIONAL = {"batch_size", "device"}  # never part of a cache key
 
 def example_texts(config: PipelineConfig, table: pd.DataFrame) -> list[str]:
     """What the encoder sees: text_a, or "text_a text_b" for sentence-pair tasks."""
-    if get_task(config.data.task).is_pair:
+    if config.data.spec.is_pair:
         return (table["text_a"] + " " + table["text_b"]).tolist()
     return table["text_a"].tolist()
 
@@ -53,7 +52,7 @@ def stage_key(config: PipelineConfig, stage: str, part: str, inputs: dict[str, R
     """Cache key: the encoder's settings, this step's config and the inputs' digests."""
     align = config.alignment
     subset = {
-        "task": config.data.task,
+        "task": config.data.task_identity,
         "embedding": align.embedding.model_dump(exclude=OPERATIONAL),
         part: getattr(align, part).model_dump(exclude={"enabled"}),
     }

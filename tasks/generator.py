@@ -24,7 +24,6 @@ from synprompt_core.generator.state import load_generator_result, save_generator
 from synprompt_core.generator.tuning import tune_generator
 from synprompt_core.generator.validation import validate_generator_inputs
 from synprompt_core.references import Ref, cache_key, file_digest
-from synprompt_core.task_registry import get_task
 from tasks import tracking
 from tasks.device_slots import device_slot
 from tasks.store import claim_stage, read_table, stage_dir, write_manifest
@@ -39,7 +38,7 @@ GENERATE_FILES = ["README.md", "rejected.parquet"]
 def tune_key(config: PipelineConfig, train: Ref) -> str:
     """Cache key: the task, the generator settings that change the result, the train table."""
     subset = {
-        "task": config.data.task,
+        "task": config.data.task_identity,
         "generator": config.generator.model_dump(mode="json", exclude=OPERATIONAL),
     }
     return cache_key(stage=TUNE, config=subset, inputs={"train": train.sha256})
@@ -48,7 +47,7 @@ def tune_key(config: PipelineConfig, train: Ref) -> str:
 def generate_key(config: PipelineConfig, train: Ref, generator: Ref) -> str:
     """Cache key: sampling/filtering settings (not batch size), the frozen LM, the inputs."""
     subset = {
-        "task": config.data.task,
+        "task": config.data.task_identity,
         "generation": config.generation.model_dump(mode="json", exclude={"batch_size"}),
         "model": config.generator.model,
         "dtype": config.generator.dtype,
@@ -59,7 +58,7 @@ def generate_key(config: PipelineConfig, train: Ref, generator: Ref) -> str:
 
 def train_generator(config: PipelineConfig, train: Ref, folder: Path) -> dict[str, float]:
     """Load the LM, check the inputs, tune, and write the result, history and curve."""
-    gen, spec = config.generator, get_task(config.data.task)
+    gen, spec = config.generator, config.data.spec
     examples = read_table(train)
     model, tokenizer = load_generator(gen)
     validate_generator_inputs(gen, spec, examples, context_length(model))  # before training
@@ -133,7 +132,7 @@ def generator_reference(generator: Ref, output_dir: str) -> str:
 
 def sample_and_write(config: PipelineConfig, inputs: dict[str, Ref], generator: Ref, folder):
     """Sample, filter, check the contract, write the set; returns the manifest's body."""
-    spec, settings = get_task(config.data.task), config.generation
+    spec, settings = config.data.spec, config.generation
     model, tokenizer = load_generator(config.generator)
     reference = generator_reference(generator, config.tracking.output_dir)
     output = generate_synthetic(

@@ -17,7 +17,7 @@ from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.data import read_real_splits, read_synthetic
 from synprompt_core.data.readers import relative_hint
 from synprompt_core.data.validation import IntegerLabelsWarning
-from synprompt_core.task_registry import TaskSpec, get_task
+from synprompt_core.task_registry import TaskSpec
 
 
 def check_inputs(config: PipelineConfig) -> list[str]:
@@ -26,7 +26,7 @@ def check_inputs(config: PipelineConfig) -> list[str]:
     Raises the reader's ``DataError`` (file, row, field) on the first bad row.
     """
     data = config.data
-    task = get_task(data.task)
+    task = data.spec
     sources = [data.split_source(s) for s in ("train", "dev", "test")] + [data.synthetic_source()]
     folders = any(s is not None and s.format in ("lmbff", "fewgen") for s in sources)
     draw = f", k={data.k}, seed={data.seed}" if folders or data.sample_k_shot else ""

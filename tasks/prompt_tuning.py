@@ -11,7 +11,6 @@ from prefect.cache_policies import NO_CACHE
 from synprompt_core.backbones import load_backbone
 from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.references import Ref, cache_key
-from synprompt_core.task_registry import get_task
 from synprompt_core.training.outputs import write_outputs
 from synprompt_core.training.run import run_prompt_tuning
 from tasks import tracking
@@ -24,7 +23,7 @@ STAGE = "prompt_tuning"
 def stage_key(config: PipelineConfig, inputs: dict[str, Ref]) -> str:
     """Cache key: what changes the result — not device, eval batch size or tracking."""
     subset = {
-        "task": config.data.task,
+        "task": config.data.task_identity,
         "backbone": config.backbone.model_dump(exclude={"device"}),
         "prompt_tuning": config.prompt_tuning.model_dump(
             exclude={"eval_batch_size", "checkpoint_every"}
@@ -43,7 +42,7 @@ def train_and_write(
 ) -> dict:
     """Train (resuming from a checkpoint if one exists), score, write outputs, then manifest."""
     tables = {name: read_table(ref) for name, ref in inputs.items()}
-    backbone = load_backbone(config.backbone, get_task(config.data.task))
+    backbone = load_backbone(config.backbone, config.data.spec)
     outcome = run_prompt_tuning(
         backbone=backbone,
         real=tables["train"],

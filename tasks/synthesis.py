@@ -25,7 +25,6 @@ from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.data import table_digest
 from synprompt_core.references import Ref, cache_key
 from synprompt_core.reporting import write_table as write_report
-from synprompt_core.task_registry import get_task
 from tasks import tracking
 from tasks.alignment import SYNTH
 from tasks.generator import log_synthetic_stage
@@ -51,7 +50,7 @@ def load_generator(config: PipelineConfig) -> TextGenerator:
 
 def demonstration_groups(config: PipelineConfig, table: pd.DataFrame) -> list[DemonstrationGroup]:
     """One group per chosen cluster, its ``demos_per_cluster`` members nearest the centroid."""
-    meanings = get_task(config.data.task).label_meanings
+    meanings = config.data.spec.label_meanings
     shown = table[table["rank"] < config.alignment.generation.demos_per_cluster]
     groups = []
     for (_, cluster), rows in shown.groupby(["pick", "cluster"], sort=True):
@@ -80,7 +79,7 @@ def synthesis_key(config: PipelineConfig, demonstrations: Ref) -> str:
     """Cache key: the LLM and what is asked of it; endpoint and retry knobs are left out."""
     operational = {"enabled", "timeout_s", "max_retries", "backoff_s", "api_key_env", "base_url"}
     subset = {
-        "task": config.data.task,
+        "task": config.data.task_identity,
         "generation": config.alignment.generation.model_dump(exclude=operational),
     }
     return cache_key(stage=SYNTH, config=subset, inputs={"demonstrations": demonstrations.sha256})
@@ -104,7 +103,7 @@ def synthesize_task(config: PipelineConfig, demonstrations: Ref, run: tuple[str,
                 generator=load_generator(config),
                 groups=groups,
                 config=gen,
-                pair=get_task(config.data.task).is_pair,
+                pair=config.data.spec.is_pair,
             )
             rows, parses = synthesis_frames(result)
             write_report(parses, folder / "parses")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from synprompt_core.configs.base import StageConfig
-from synprompt_core.task_registry import get_task
+from synprompt_core.task_registry import TaskSpec, get_task
+
+TEMPLATE_SLOTS = ("text_a", "text_b", "mask")
 
 
 class SourceConfig(StageConfig):
@@ -29,10 +32,89 @@ class SourceConfig(StageConfig):
     limit: int | None = Field(default=None, ge=1, description="Keep at most this many rows")
 
 
+class TaskConfig(StageConfig):
+    """A classification task of your own, for data that no registry task describes."""
+
+    labels: tuple[str, ...] = Field(
+        min_length=2,
+        description="Label names as the data files write them; integer labels index this list",
+    )
+    meanings: tuple[str, ...] | None = Field(
+        default=None,
+        description="What each label means, in words (generation prompts, reports); "
+        "default: the label names",
+    )
+    verbalizers: tuple[str, ...] = Field(
+        description="One label word per label, scored by the classifier backbone"
+    )
+    template: str = Field(
+        description="Classifier prompt with {text_a}, {mask} and, for pair tasks, {text_b}; "
+        "e.g. '{text_a} It was {mask} .'"
+    )
+    label_sentence: str = Field(
+        default="{word}",
+        description="Sentence-encoder backbone only: the sentence each label word is put in, "
+        "with {word}; e.g. 'It was {word} .'",
+    )
+    pair: bool = Field(default=False, description="Examples are sentence pairs (text_a, text_b)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TaskConfig:
+        sizes = {"labels": len(self.labels), "verbalizers": len(self.verbalizers)}
+        if self.meanings is not None:
+            sizes["meanings"] = len(self.meanings)
+        if len(set(sizes.values())) != 1:
+            counts = ", ".join(f"{n} {name}" for name, n in sizes.items())
+            raise ValueError(f"one entry per label in each list, got {counts}")
+        for name, values in (("labels", self.labels), ("verbalizers", self.verbalizers)):
+            blank = [v for v in values if not v.strip()]
+            if blank or len(set(values)) != len(values):
+                raise ValueError(f"{name} must be distinct and non-empty, got {list(values)}")
+        slots = {"text_a", "mask"} | ({"text_b"} if self.pair else set())
+        _check_slots("template", self.template, allowed=set(TEMPLATE_SLOTS), required=slots)
+        _check_slots("label_sentence", self.label_sentence, allowed={"word"}, required={"word"})
+        return self
+
+    def spec(self, name: str) -> TaskSpec:
+        return TaskSpec(
+            name=name,
+            label_names=self.labels,
+            label_meanings=self.meanings or self.labels,
+            verbalizers=self.verbalizers,
+            template=self.template,
+            label_sentence=self.label_sentence,
+            is_pair=self.pair,
+        )
+
+
+def _check_slots(field: str, text: str, *, allowed: set[str], required: set[str]) -> None:
+    """``text`` uses every slot of ``required`` and none outside ``allowed``."""
+    try:
+        found = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+    except ValueError as err:  # an unmatched brace
+        raise ValueError(
+            f"{field} {text!r}: {err} (a literal brace is written {{{{ or }}}})"
+        ) from None
+    slots = ", ".join("{" + name + "}" for name in sorted(required))
+    if required - found:
+        raise ValueError(f"{field} {text!r} must contain {slots}")
+    if found - allowed:
+        usable = ", ".join("{" + name + "}" for name in sorted(allowed))
+        extra = ", ".join("{" + name + "}" for name in sorted(found - allowed))
+        raise ValueError(f"{field} {text!r} may only use {usable}, found {extra}")
+
+
 class DataConfig(StageConfig):
     """The task and its real splits; synthetic data is optional."""
 
-    task: str = Field(description="Task name from the registry, e.g. SST-2, MRPC, RTE, QQP")
+    task: str = Field(
+        description="Task name from the registry (e.g. SST-2, MRPC, RTE, QQP), or the name of "
+        "your own task when task_spec is given"
+    )
+    task_spec: TaskConfig | None = Field(
+        default=None,
+        description="Your own task's labels, label words and template; then `task` is its name",
+    )
     k: int = Field(default=16, ge=1, description="Shots per label (LM-BFF folder name k-<seed>)")
     seed: int = Field(default=13, description="Data seed (LM-BFF folder name k-<seed>)")
     data_root: str | None = Field(
@@ -53,11 +135,36 @@ class DataConfig(StageConfig):
         default=None, description="FewGen root holding <TASK>/<k>-<seed>/gen-train.json"
     )
 
-    @field_validator("task")
-    @classmethod
-    def _known_task(cls, name: str) -> str:
-        get_task(name)  # unknown task -> ValueError listing the known ones
-        return name
+    @model_validator(mode="after")
+    def _known_task(self) -> DataConfig:
+        if self.task_spec is None:
+            try:
+                get_task(self.task)
+            except ValueError as err:
+                raise ValueError(f"{err}; or describe your own task under data.task_spec") from None
+            return self
+        try:
+            taken = get_task(self.task).name
+        except ValueError:
+            return self
+        raise ValueError(
+            f"task {self.task!r} is the registry's {taken}: give your own task "
+            f"(data.task_spec) another name, or drop task_spec to use {taken} as registered"
+        )
+
+    @property
+    def spec(self) -> TaskSpec:
+        """The task: the registry's entry, or the one ``task_spec`` describes."""
+        if self.task_spec is not None:
+            return self.task_spec.spec(self.task)
+        return get_task(self.task)
+
+    @property
+    def task_identity(self) -> str | dict:
+        """What stage cache keys record of the task: its name, plus a custom task's spec."""
+        if self.task_spec is None:
+            return self.task
+        return {"name": self.task, **self.task_spec.model_dump(mode="json")}
 
     @model_validator(mode="after")
     def _has_real_data(self) -> DataConfig:

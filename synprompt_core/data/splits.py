@@ -7,7 +7,6 @@ import pandas as pd
 from synprompt_core.configs.data import DataConfig
 from synprompt_core.data.sampling import sample_k_shot
 from synprompt_core.data.sources import read_source
-from synprompt_core.task_registry import get_task
 
 SPLITS = ("train", "dev", "test")
 
@@ -18,7 +17,7 @@ def read_real_splits(data: DataConfig) -> dict[str, pd.DataFrame]:
     With ``sample_k_shot``, a dev split read from the same source as train is drawn as
     the next k rows per label of the same shuffle (LM-BFF), never the train rows again.
     """
-    spec = get_task(data.task)
+    spec = data.spec
     tables = {}
     for split in SPLITS:
         source = data.split_source(split)
@@ -40,4 +39,4 @@ def read_synthetic(data: DataConfig) -> pd.DataFrame | None:
     source = data.synthetic_source()
     if source is None:
         return None
-    return read_source(source, get_task(data.task), k=data.k, seed=data.seed)
+    return read_source(source, data.spec, k=data.k, seed=data.seed)

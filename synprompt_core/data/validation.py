@@ -195,7 +195,7 @@ def _note_integer_labels(values: Sequence[Any], task: TaskSpec, path: str | Path
     order = ", ".join(f"{i} = {m}" for i, m in enumerate(task.label_meanings))
     warnings.warn(
         IntegerLabelsWarning(
-            f"{path}: integer labels read in {task.name}'s registry order ({order}); "
+            f"{path}: integer labels read in {task.name}'s label order ({order}); "
             "other datasets may number them differently (GLUE's MNLI: 0 = entailment), "
             "so write label names if in doubt"
         ),

@@ -1,0 +1,102 @@
+"""A task of the user's own (data.task_spec): validated early, read like a registry task."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from synprompt_core.configs.data import DataConfig
+from synprompt_core.data import read_real_splits
+
+TOPICS = {
+    "labels": ["sports", "politics", "science"],
+    "verbalizers": ["game", "vote", "atom"],
+    "template": "{text_a} This is about {mask} .",
+}
+
+
+def data_config(tmp_path, spec=TOPICS, task="news-topics", **extra) -> DataConfig:
+    files = {}
+    for split in ("train", "test"):
+        path = tmp_path / f"{split}.csv"
+        pd.DataFrame(
+            {
+                "sentence": ["the match went to extra time", "parliament passed the bill",
+                             "the atom was split", "a goal in the last minute"],
+                "label": ["sports", "politics", "science", "sports"],
+            }
+        ).to_csv(path, index=False)  # fmt: skip
+        files[split] = {"format": "csv", "path": str(path), "text_a": "sentence"}
+    return DataConfig.model_validate({"task": task, "task_spec": spec, **files, **extra})
+
+
+def test_labels_words_and_template_become_the_task(tmp_path):
+    data = data_config(tmp_path)
+    spec = data.spec
+    assert spec.name == "news-topics" and spec.label_names == ("sports", "politics", "science")
+    assert spec.label_meanings == spec.label_names  # meanings default to the names
+    assert spec.verbalizers == ("game", "vote", "atom") and not spec.is_pair
+    assert spec.render("a goal", mask="<m>") == "a goal This is about <m> ."
+    tables = read_real_splits(data)
+    assert tables["train"]["label"].tolist() == [0, 1, 2, 0]  # names -> their positions
+
+
+def test_integer_labels_index_the_label_list(tmp_path):
+    data = data_config(tmp_path)
+    path = tmp_path / "ints.csv"
+    pd.DataFrame({"sentence": ["a", "b"], "label": [2, 1]}).to_csv(path, index=False)
+    source = {"format": "csv", "path": str(path), "text_a": "sentence"}
+    with pytest.warns(UserWarning, match=r"news-topics's label order \(0 = sports, 1 = politics"):
+        tables = read_real_splits(data.model_copy(update={"train": type(data.train)(**source)}))
+    assert tables["train"]["label"].tolist() == [2, 1]
+
+
+def test_an_unknown_label_in_the_data_names_file_row_and_labels(tmp_path):
+    data = data_config(tmp_path)
+    path = tmp_path / "train.csv"
+    path.write_text("sentence,label\nfine,sports\nodd,weather\n")
+    with pytest.raises(ValueError) as err:
+        read_real_splits(data)
+    message = str(err.value)
+    assert "train.csv" in message and "row 2" in message and "'weather'" in message
+    assert "'politics'" in message
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"verbalizers": ["game", "vote"]}, "3 labels, 2 verbalizers"),
+        ({"meanings": ["sport"]}, "3 labels, 3 verbalizers, 1 meanings"),
+        ({"labels": ["a", "a", "b"]}, "labels must be distinct"),
+        ({"template": "{text_a} is about it ."}, "must contain {mask}, {text_a}"),
+        ({"template": "{text} is about {mask} ."}, "must contain {mask}, {text_a}"),
+        ({"template": "{text_a} {mask} {topic}"}, "found {topic}"),
+        ({"template": "{text_a} {mask"}, "literal brace"),
+        ({"pair": True}, "must contain {mask}, {text_a}, {text_b}"),
+        ({"label_sentence": "It was good ."}, "must contain {word}"),
+    ],
+)
+def test_an_inconsistent_spec_is_one_clear_config_error(tmp_path, change, words):
+    with pytest.raises(ValidationError) as err:
+        data_config(tmp_path, spec={**TOPICS, **change})
+    assert words in str(err.value)
+
+
+def test_a_registry_name_cannot_be_redefined(tmp_path):
+    with pytest.raises(ValidationError) as err:
+        data_config(tmp_path, task="sst2")
+    assert "registry's SST-2" in str(err.value) and "another name" in str(err.value)
+
+
+def test_an_unknown_task_points_at_task_spec(tmp_path):
+    with pytest.raises(ValidationError) as err:
+        DataConfig.model_validate({"task": "news-topics", "data_root": str(tmp_path)})
+    assert "known tasks: SST-2" in str(err.value) and "data.task_spec" in str(err.value)
+
+
+def test_registry_tasks_keep_their_name_as_identity(tmp_path):
+    """Stage cache keys of registry tasks are unchanged; a custom one carries its spec."""
+    assert DataConfig(task="SST-2", data_root=str(tmp_path)).task_identity == "SST-2"
+    identity = data_config(tmp_path).task_identity
+    assert identity["name"] == "news-topics" and identity["verbalizers"] == ["game", "vote", "atom"]
