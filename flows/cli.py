@@ -143,6 +143,35 @@ def run(
     store = redact_uri(result["tracking_uri"])
     typer.echo(f"MLflow run: {result['run_id']}  (store: {store})")
     typer.echo(f"browse: mlflow ui --backend-store-uri {store} --host 127.0.0.1")
+    typer.echo(f"tuned prompt: {result['folder']}")
+    typer.echo(f"apply it: synprompt predict {result['folder']} ROWS.csv --output PREDICTIONS.csv")
+
+
+@app.command()
+def predict(
+    folder: Annotated[Path, typer.Argument(help="Prompt-tuning output folder (`run` prints it)")],
+    rows: Annotated[Path, typer.Argument(help="Rows to label: csv, tsv, jsonl or parquet")],
+    output: Annotated[Path, typer.Option(help="Where to write: .csv, .jsonl or .parquet")],
+    text_a: Annotated[str | None, typer.Option(help="Column of the (first) text")] = None,
+    text_b: Annotated[str | None, typer.Option(help="Column of the second text (pairs)")] = None,
+    label: Annotated[
+        str | None, typer.Option(help="Column of known labels, if any: accuracy is printed")
+    ] = None,
+    device: Annotated[str | None, typer.Option(help="torch device (default: training's)")] = None,
+) -> None:
+    """Label new rows with a tuned prompt: prediction, meaning and p_<label> per row."""
+    apply_defaults()
+    from synprompt_core.training.predict import predict_file
+
+    try:
+        summary = predict_file(
+            folder, rows, output, text_a=text_a, text_b=text_b, label=label, device=device
+        )
+    except BAD_INPUT as err:
+        _fail(str(err))
+    typer.echo(f"wrote {summary['rows']} predictions to {summary['output']}")
+    if "accuracy" in summary:
+        typer.echo(f"accuracy on the rows' own labels: {summary['accuracy']:.2f}%")
 
 
 @contextmanager

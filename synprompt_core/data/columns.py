@@ -65,11 +65,13 @@ def resolve_columns(
     text_a: str | None = None,
     text_b: str | None = None,
     label: str | None = None,
+    labeled: bool = True,
 ) -> dict[str, str]:
     """Map contract names to the table's columns, e.g. ``{"text_a": "sentence1", ...}``.
 
     Explicit overrides win; otherwise the first matching conventional name is used.
-    ``text_b`` is only looked for in pair tasks (or when given explicitly).
+    ``text_b`` is only looked for in pair tasks (or when given explicitly); with
+    ``labeled=False`` a label column is used when there is one.
 
     Raises:
         DataError: a needed column is absent; the message lists the columns found.
@@ -84,10 +86,9 @@ def resolve_columns(
     if text_b is None and task.is_pair:
         text_b = next((b for a, b in PAIR_COLUMNS if a == text_a and b in columns), None)
     label = label or _pick(columns, LABEL_COLUMNS)
-    mapping = {
-        "text_a": _require(text_a, columns, "text_a", path, firsts),
-        "label": _require(label, columns, "label", path, LABEL_COLUMNS),
-    }
+    mapping = {"text_a": _require(text_a, columns, "text_a", path, firsts)}
+    if labeled or label is not None:  # unlabeled rows may still carry their labels
+        mapping["label"] = _require(label, columns, "label", path, LABEL_COLUMNS)
     if task.is_pair or text_b is not None:
         seconds = tuple(dict.fromkeys(b for _, b in PAIR_COLUMNS))
         mapping["text_b"] = _require(text_b, columns, "text_b", path, seconds)

@@ -146,6 +146,7 @@ def read_table(
     text_b: str | None = None,
     label: str | None = None,
     format: str | None = None,
+    labeled: bool = True,
 ) -> pd.DataFrame:
     """Read an example table from csv, tsv, jsonl, json (list) or parquet.
 
@@ -155,6 +156,7 @@ def read_table(
         text_a, text_b, label: column overrides; by default the contract names, then
             ``sentence``, ``sentence1``/``sentence2``, ``text``, ``text1``/``text2``, ...
         format: force one of ``TABLE_FORMATS``.
+        labeled: False for rows to predict: the label column is then optional.
 
     Returns:
         A validated table: contract columns plus any of ``weight``, ``source``, ``seed``,
@@ -168,15 +170,15 @@ def read_table(
     fmt = format or table_format(path)
     raw = _load_as(path, fmt)
     mapping = resolve_columns(
-        raw.columns, task, path=path, text_a=text_a, text_b=text_b, label=label
+        raw.columns, task, path=path, text_a=text_a, text_b=text_b, label=label, labeled=labeled
     )
     table = pd.DataFrame({target: raw[source] for target, source in mapping.items()})
-    if fmt in ("csv", "tsv"):
+    if fmt in ("csv", "tsv") and "label" in table.columns:
         table["label"] = _text_file_labels(table["label"], task)
     for column in EXTRA_COLUMNS:
         if column in raw.columns and column not in mapping.values():
             table[column] = raw[column]
-    return validate_examples(table, task, path=path)
+    return validate_examples(table, task, path=path, labeled=labeled)
 
 
 def fewgen_path(root: str | Path, task: TaskSpec, *, k: int, seed: int) -> Path:

@@ -134,6 +134,7 @@ def validate_examples(
     path: str | Path,
     pair: bool | None = None,
     registry_order: bool = False,
+    labeled: bool = True,
 ) -> pd.DataFrame:
     """Check an example table against the contract and return a clean copy.
 
@@ -156,7 +157,7 @@ def validate_examples(
         DataError: naming the file, the 1-based row and the field of the first problem.
     """
     pair = task.is_pair if pair is None else pair
-    needed = ["text_a", "label"] + (["text_b"] if pair else [])
+    needed = ["text_a"] + (["label"] if labeled else []) + (["text_b"] if pair else [])
     for column in needed:
         if column not in df.columns:
             found = ", ".join(map(str, df.columns)) or "none"
@@ -173,10 +174,11 @@ def validate_examples(
         out["text_b"] = _single_text_b(out["text_b"].tolist(), task, path)
     out["text_a"] = out["text_a"].astype(str)
     out["text_b"] = out["text_b"].astype(str)
-    raw_labels = out["label"].tolist()
-    out["label"] = pd.Series(_encode_labels(raw_labels, task, path), dtype="int64")
-    if not registry_order:
-        _note_integer_labels(raw_labels, task, path)
+    if "label" in out.columns:
+        raw_labels = out["label"].tolist()
+        out["label"] = pd.Series(_encode_labels(raw_labels, task, path), dtype="int64")
+        if not registry_order:
+            _note_integer_labels(raw_labels, task, path)
     if "weight" in out.columns:
         out["weight"] = pd.Series(_encode_weights(out["weight"], path), dtype="float64")
     first = [c for c in CONTRACT_COLUMNS if c in out.columns]

@@ -46,6 +46,37 @@ def expand_prompt(prompt: torch.Tensor | None, batch_size: int) -> torch.Tensor 
 
 
 @torch.no_grad()
+def label_scores(
+    *,
+    backbone,
+    prompt: torch.Tensor | None,
+    table: pd.DataFrame,
+    batch_size: int = 64,
+    progress: bool = False,
+    desc: str = "eval",
+) -> torch.Tensor:
+    """``[rows, labels]`` float32 label logits of every row of ``table``, in table order.
+
+    Args:
+        backbone: a ``synprompt_core.backbones.Backbone``.
+        prompt: the effective soft prompt [N, d] (scale applied), or None for zero-shot.
+        table: rows with text_a and text_b (labels are not needed).
+    """
+    # Batches of similar length waste little compute on padding; results keep table order.
+    order = np.argsort(
+        (table["text_a"].str.len() + table["text_b"].str.len()).to_numpy(), kind="stable"
+    )
+    scores = torch.empty(len(table), backbone.num_labels)
+    starts = range(0, len(table), batch_size)
+    for start in tqdm(starts, desc=desc, disable=not progress, leave=False):
+        rows = order[start : start + batch_size]
+        part = table.iloc[rows]
+        batch = backbone.encode(part["text_a"].tolist(), part["text_b"].tolist())
+        logits = backbone.label_logits(expand_prompt(prompt, len(part)), batch)
+        scores[torch.from_numpy(rows)] = logits.float().cpu()
+    return scores
+
+
 def evaluate(
     *,
     backbone,
@@ -57,30 +88,22 @@ def evaluate(
 ) -> EvalResult:
     """Score every row of ``table`` and compare the argmax label with ``table.label``.
 
-    Args:
-        backbone: a ``synprompt_core.backbones.Backbone``.
-        prompt: the effective soft prompt [N, d] (scale applied), or None for zero-shot.
-        table: example table (text_a, text_b, label).
+    Args: as :func:`label_scores`; ``table`` must have labels.
     """
     labels = table["label"].to_numpy()
-    # Batches of similar length waste little compute on padding; results keep table order.
-    order = np.argsort(
-        (table["text_a"].str.len() + table["text_b"].str.len()).to_numpy(), kind="stable"
+    scores = label_scores(
+        backbone=backbone,
+        prompt=prompt,
+        table=table,
+        batch_size=batch_size,
+        progress=progress,
+        desc=desc,
     )
-    predictions = np.empty(len(table), dtype=np.int64)
-    loss_sum = 0.0
-    starts = range(0, len(table), batch_size)
-    for start in tqdm(starts, desc=desc, disable=not progress, leave=False):
-        rows = order[start : start + batch_size]
-        part = table.iloc[rows]
-        batch = backbone.encode(part["text_a"].tolist(), part["text_b"].tolist())
-        logits = backbone.label_logits(expand_prompt(prompt, len(part)), batch).float().cpu()
-        target = torch.tensor(part["label"].to_numpy())
-        loss_sum += F.cross_entropy(logits, target, reduction="sum").item()
-        predictions[rows] = logits.argmax(dim=-1).numpy()
+    loss = F.cross_entropy(scores, torch.from_numpy(labels), reduction="mean").item()
+    predictions = scores.argmax(dim=-1).numpy()
     return EvalResult(
         accuracy=float(np.mean(predictions == labels)),
         macro_f1=macro_f1(labels=labels, predictions=predictions, num_labels=backbone.num_labels),
-        loss=loss_sum / len(table),
+        loss=loss,
         predictions=predictions,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -9,9 +10,17 @@ import pandas as pd
 from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.reporting import plot_training_curves, write_table
 from synprompt_core.soft_prompt import save_soft_prompt
+from synprompt_core.training.predict import model_card
 from synprompt_core.training.run import PromptTuningOutcome
 
-FILES = ["prompt.safetensors", "history.csv", "training_curve.png", "results.csv", "results.md"]
+FILES = [
+    "prompt.safetensors",
+    "model.json",
+    "history.csv",
+    "training_curve.png",
+    "results.csv",
+    "results.md",
+]
 
 
 def method_name(config: PipelineConfig) -> str:
@@ -54,6 +63,8 @@ def write_outputs(folder: Path, config: PipelineConfig, outcome: PromptTuningOut
         "kind": config.backbone.kind,
     }
     save_soft_prompt(outcome.prompt, folder / "prompt.safetensors", metadata=meta)
+    card = model_card(config.data, config.backbone)  # what `synprompt predict` rebuilds
+    (folder / "model.json").write_text(json.dumps(card, indent=2))
     pd.DataFrame(outcome.train.history).to_csv(folder / "history.csv", index=False)
     plot_training_curves(
         outcome.train.history,

@@ -1,13 +1,18 @@
-"""A task of the user's own through the pipeline flow: trained, recorded, and re-run when
-its label words change (the stage caches key on the spec, not only on the name)."""
+"""A task of the user's own through the pipeline flow: trained, recorded, re-run when its
+label words change (the stage caches key on the spec, not only on the name), and its tuned
+prompt applied to new rows with ``synprompt predict``."""
 
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
 
+from flows.cli import app
 from flows.pipeline import synprompt_pipeline
 from synprompt_core.configs.pipeline import PipelineConfig
+from synprompt_core.training.predict import predict_file
 
 ROWS = [
     ("the team won the final match", "sports"),
@@ -51,8 +56,14 @@ def topic_config(tmp_path, model, verbalizers=("game", "law", "cell")) -> Pipeli
     )
 
 
-def test_own_task_trains_and_new_label_words_retrain(prefect_server, tiny_encoder, tmp_path):
-    first = synprompt_pipeline(topic_config(tmp_path, tiny_encoder))
+@pytest.fixture(scope="module")
+def trained(prefect_server, tiny_encoder, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("topics")
+    return tmp, synprompt_pipeline(topic_config(tmp, tiny_encoder))
+
+
+def test_own_task_trains_and_new_label_words_retrain(trained, tiny_encoder):
+    tmp_path, first = trained
     assert 0 <= first["test_accuracy"] <= 100 and not first["cached"]
     client = MlflowClient(first["tracking_uri"])
     params = client.get_run(first["run_id"]).data.params
@@ -65,3 +76,48 @@ def test_own_task_trains_and_new_label_words_retrain(prefect_server, tiny_encode
     kids = f"tags.mlflow.parentRunId = '{second['run_id']}'"
     (child,) = client.search_runs([parent.info.experiment_id], kids)
     assert not second["cached"] and child.data.tags["cached"] == "false"
+
+
+def test_predict_scores_rows_as_training_did(trained):
+    """The test file through `predict` gives the accuracy the pipeline reported."""
+    tmp_path, result = trained
+    out = tmp_path / "predictions.csv"
+    args = ["predict", result["folder"], str(tmp_path / "real.csv"), "--output", str(out)]
+    args += ["--text-a", "text", "--label", "topic"]
+    cli = CliRunner().invoke(app, args)
+    assert cli.exit_code == 0, cli.output
+    assert f"accuracy on the rows' own labels: {result['test_accuracy']:.2f}%" in cli.output
+    table = pd.read_csv(out)
+    assert len(table) == len(ROWS) and set(table["prediction"]) <= {"sports", "politics", "science"}
+    probabilities = table[["p_sports", "p_politics", "p_science"]]
+    assert ((probabilities.sum(axis=1) - 1).abs() < 1e-5).all()
+    assert (table["prediction"] == probabilities.idxmax(axis=1).str.removeprefix("p_")).all()
+
+    # the same prompt, fetched from the MLflow store alone
+    client = MlflowClient(result["tracking_uri"])
+    parent = client.get_run(result["run_id"])
+    kids = f"tags.mlflow.parentRunId = '{result['run_id']}'"
+    (child,) = client.search_runs([parent.info.experiment_id], kids)
+    fetched = tmp_path / "fetched"
+    client.download_artifacts(child.info.run_id, "", str(fetched.mkdir() or fetched))
+    again = predict_file(fetched, tmp_path / "real.csv", tmp_path / "again.csv", label="topic")
+    assert again["accuracy"] == pytest.approx(result["test_accuracy"])
+
+
+def test_predict_unlabeled_rows_and_bad_input(trained):
+    tmp_path, result = trained
+    (tmp_path / "new.jsonl").write_text('{"text": "the striker scored twice"}\n{"text": ""}\n')
+    args = ["predict", result["folder"], str(tmp_path / "new.jsonl")]
+    cli = CliRunner().invoke(app, [*args, "--output", str(tmp_path / "new.csv")])
+    assert cli.exit_code == 2 and "new.jsonl" in cli.output and "row 2" in cli.output
+    assert not (tmp_path / "new.csv").exists()  # nothing half-written
+
+    (tmp_path / "new.jsonl").write_text('{"text": "the striker scored twice"}\n')
+    cli = CliRunner().invoke(app, [*args, "--output", str(tmp_path / "new.parquet")])
+    assert cli.exit_code == 0, cli.output
+    table = pd.read_parquet(tmp_path / "new.parquet")
+    assert table["text_a"].tolist() == ["the striker scored twice"] and "label" not in table
+
+    cli = CliRunner().invoke(app, ["predict", str(tmp_path), str(tmp_path / "new.jsonl"),
+                                   "--output", str(tmp_path / "x.csv")])  # fmt: skip
+    assert cli.exit_code == 2 and "not a prompt-tuning output folder" in cli.output
