@@ -93,6 +93,7 @@ def test_each_run_holds_only_its_own_children_and_artifacts(runs):
         names = {a.path for a in client.list_artifacts(child.info.run_id)}
         assert names == {
             "prompt.safetensors",
+            "model.json",
             "history.csv",
             "training_curve.png",
             "results.csv",
