@@ -65,6 +65,12 @@ class AblationConfig(StageConfig):
         labels = [v.label() for v in self.variants]
         if len(set(labels)) != len(labels):
             raise ValueError(f"variants repeat a row: {labels}")
+        if len(set(self.seeds)) > 1 and not self.base.data.reads_seed:
+            raise ValueError(
+                f"seeds {self.seeds} would repeat one run: a seed picks the k-shot draw "
+                "(data_root / synthetic_root k-<seed> folders, or data.sample_k_shot), and "
+                "this grid's data are fixed files; use one seed, or set data.sample_k_shot"
+            )
         return self
 
     def expand(self) -> list[PipelineConfig]:

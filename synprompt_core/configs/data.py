@@ -160,6 +160,16 @@ class DataConfig(StageConfig):
         return get_task(self.task)
 
     @property
+    def reads_seed(self) -> bool:
+        """Whether ``seed`` picks rows: a ``k-<seed>`` folder (LM-BFF, FewGen) or the
+        seeded k-shot draw; fixed files of your own ignore it."""
+        if self.sample_k_shot:
+            return True
+        splits = [self.split_source(s) for s in ("train", "dev", "test")]
+        sources = [s for s in (*splits, self.synthetic_source()) if s is not None]
+        return any(s.format in ("lmbff", "fewgen") for s in sources)
+
+    @property
     def task_identity(self) -> str | dict:
         """What stage cache keys record of the task: its name, plus a custom task's spec."""
         if self.task_spec is None:

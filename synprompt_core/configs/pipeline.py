@@ -105,6 +105,13 @@ class PipelineConfig(StageConfig):
                 "alignment.reweight.enabled=false to train without reweighting, or "
                 "alignment.reweight.use='loss_weights'"
             )
+        penalty = self.generation.repetition_penalty if self.generation else None
+        labels = self.data.spec.num_labels
+        if isinstance(penalty, list) and len(penalty) != labels:
+            raise ValueError(
+                f"generation.repetition_penalty lists {len(penalty)} values for the {labels} "
+                f"labels of {self.data.task}: give one per label, or a single number"
+            )
         return self
 
     def has_synthetic_source(self) -> bool:

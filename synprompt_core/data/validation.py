@@ -181,6 +181,8 @@ def validate_examples(
             _note_integer_labels(raw_labels, task, path)
     if "weight" in out.columns:
         out["weight"] = pd.Series(_encode_weights(out["weight"], path), dtype="float64")
+        if not out["weight"].any():
+            raise DataError("every weight is 0: no row would count in training", path=path)
     first = [c for c in CONTRACT_COLUMNS if c in out.columns]
     return out[first + [c for c in out.columns if c not in first]].infer_objects()
 

@@ -100,3 +100,13 @@ def test_registry_tasks_keep_their_name_as_identity(tmp_path):
     assert DataConfig(task="SST-2", data_root=str(tmp_path)).task_identity == "SST-2"
     identity = data_config(tmp_path).task_identity
     assert identity["name"] == "news-topics" and identity["verbalizers"] == ["game", "vote", "atom"]
+
+
+def test_an_all_zero_weight_column_is_refused(tmp_path):
+    path = tmp_path / "syn.jsonl"
+    path.write_text('{"text": "a", "label": "sports", "weight": 0}\n' * 2)
+    data = data_config(tmp_path, synthetic={"format": "jsonl", "path": str(path)})
+    from synprompt_core.data import read_synthetic
+
+    with pytest.raises(ValueError, match=r"syn.jsonl.*every weight is 0"):
+        read_synthetic(data)

@@ -1,0 +1,37 @@
+"""Config mistakes that only the whole config reveals: refused before anything runs."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from synprompt_core.configs.ablation import AblationConfig
+from synprompt_core.configs.pipeline import PipelineConfig
+
+
+def own_files(tmp_path) -> dict:
+    path = tmp_path / "real.csv"
+    path.write_text("text_a,label\ngood,1\nbad,0\n")
+    source = {"format": "csv", "path": str(path)}
+    return {"task": "SST-2", "train": source, "test": source, "synthetic": source}
+
+
+def test_seeds_over_fixed_files_would_repeat_one_run(tmp_path):
+    base = {"data": own_files(tmp_path)}
+    with pytest.raises(ValidationError, match=r"seeds \[1, 2\] would repeat one run"):
+        AblationConfig.model_validate({"base": base, "seeds": [1, 2]})
+    AblationConfig.model_validate({"base": base, "seeds": [1]})  # one seed is one run
+    drawn = {**base, "data": {**base["data"], "sample_k_shot": True, "k": 1}}
+    assert len(AblationConfig.model_validate({"base": drawn, "seeds": [1, 2]}).expand()) == 2
+
+
+def test_a_penalty_per_label_must_match_the_labels(tmp_path):
+    data = own_files(tmp_path)
+    del data["synthetic"]  # the generator makes it
+    config = {
+        "data": data,
+        "generator": {"model": str(tmp_path)},
+        "generation": {"repetition_penalty": [1.1, 1.2, 1.3]},
+    }
+    with pytest.raises(ValidationError, match="lists 3 values for the 2 labels of SST-2"):
+        PipelineConfig.model_validate(config)
