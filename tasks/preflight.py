@@ -27,9 +27,7 @@ def check_inputs(config: PipelineConfig) -> list[str]:
     """
     data = config.data
     task = data.spec
-    sources = [data.split_source(s) for s in ("train", "dev", "test")] + [data.synthetic_source()]
-    folders = any(s is not None and s.format in ("lmbff", "fewgen") for s in sources)
-    draw = f", k={data.k}, seed={data.seed}" if folders or data.sample_k_shot else ""
+    draw = f", k={data.k}, seed={data.seed}" if data.reads_seed else ""
     lines = [f"task {task.name}{draw}"]
     with warnings.catch_warnings(record=True) as notes:
         warnings.simplefilter("always", IntegerLabelsWarning)
@@ -39,6 +37,12 @@ def check_inputs(config: PipelineConfig) -> list[str]:
         tables["synthetic"] = synthetic
     for split, table in tables.items():
         lines.append(f"  {split}: {len(table)} rows ({label_counts(table, task)})")
+        absent = sorted(set(range(task.num_labels)) - set(table["label"]))
+        if absent and split in ("train", "synthetic"):
+            names = ", ".join(task.label_meanings[i] for i in absent)
+            source = data.synthetic_source() if split == "synthetic" else data.split_source(split)
+            cut = " (its `limit` keeps the first rows of the file)" if source.limit else ""
+            lines.append(f"  note: no {split} rows for {names}{cut}")
     for note in dict.fromkeys(str(n.message) for n in notes):
         lines.append(f"  note: {note}")
     for what, model in _models(config):  # present, not loaded

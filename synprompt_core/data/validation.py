@@ -188,20 +188,35 @@ def validate_examples(
 
 
 class IntegerLabelsWarning(UserWarning):
-    """Integer labels for a task whose labels have names: read in the registry's order."""
+    """Integer labels that another source may number differently: read in the task's order."""
+
+
+# Numberings of the same classes that other common sources use, said in the note.
+OTHER_NUMBERINGS = {
+    "trec": "the Hugging Face trec dataset numbers them 0 = ABBR (abbreviation), 1 = ENTY, "
+    "2 = DESC, 3 = HUM, 4 = LOC, 5 = NUM",
+    "MNLI": "GLUE's MNLI numbers them 0 = entailment, 1 = neutral, 2 = contradiction",
+    "SNLI": "the Hugging Face snli dataset numbers them 0 = entailment, 1 = neutral, "
+    "2 = contradiction",
+}
 
 
 def _note_integer_labels(values: Sequence[Any], task: TaskSpec, path: str | Path) -> None:
-    if all(name == str(i) for i, name in enumerate(task.label_names)):
+    """Warn how numbers were read where they could mean other classes elsewhere."""
+    other = OTHER_NUMBERINGS.get(task.name)
+    numbers_are_names = all(name == str(i) for i, name in enumerate(task.label_names))
+    if numbers_are_names and other is None:
         return  # index and name agree (SST-2's '0'/'1', ...): nothing to misread
-    if not any(isinstance(v, Integral) and not isinstance(v, bool) for v in values):
+    integral = (isinstance(v, Integral) and not isinstance(v, bool) for v in values)
+    digits = (isinstance(v, str) and v.isdigit() for v in values)
+    if not any(integral) and not (numbers_are_names and any(digits)):
         return
     order = ", ".join(f"{i} = {m}" for i, m in enumerate(task.label_meanings))
+    elsewhere = other or "other sources may number them differently"
     warnings.warn(
         IntegerLabelsWarning(
             f"{path}: integer labels read in {task.name}'s label order ({order}); "
-            "other datasets may number them differently (GLUE's MNLI: 0 = entailment), "
-            "so write label names if in doubt"
+            f"{elsewhere}, so write label names if in doubt"
         ),
         stacklevel=3,
     )

@@ -29,14 +29,17 @@ class EvalResult:
 
 
 def macro_f1(*, labels: np.ndarray, predictions: np.ndarray, num_labels: int) -> float:
-    """Unweighted mean of per-label F1 (a label absent from both counts as F1 = 0)."""
+    """Unweighted mean of per-label F1 over the labels that occur in ``labels`` or
+    ``predictions`` (scikit-learn's default): a class absent from both has no F1 and is
+    left out, so a test set without some class is not scored down for it."""
     scores = []
-    for label in range(num_labels):
+    for label in np.union1d(labels, predictions):
+        if not 0 <= label < num_labels:
+            raise ValueError(f"label {label} out of range 0..{num_labels - 1}")
         tp = np.sum((predictions == label) & (labels == label))
         fp = np.sum((predictions == label) & (labels != label))
         fn = np.sum((predictions != label) & (labels == label))
-        denom = 2 * tp + fp + fn
-        scores.append(2 * tp / denom if denom else 0.0)
+        scores.append(2 * tp / (2 * tp + fp + fn))
     return float(np.mean(scores))
 
 

@@ -485,6 +485,13 @@ def test_integer_labels_of_a_named_label_task_say_how_they_were_read(tmp_path):
         read_table(tmp_path / "sst.csv", SST2)  # SST-2's labels are named '0' and '1'
 
 
+def test_trec_numbers_say_the_hugging_face_numbering_differs(tmp_path):
+    """trec's names are '0'..'5' (LM-BFF: 2 = abbreviation); Hugging Face's 2 is DESC."""
+    (tmp_path / "q.csv").write_text("text,label\nwhat does nasa stand for ?,2\n")
+    with pytest.warns(UserWarning, match=r"2 = abbreviation.*Hugging Face trec .* 2 = DESC"):
+        assert read_table(tmp_path / "q.csv", get_task("trec"))["label"].tolist() == [2]
+
+
 def test_ag_news_numbers_in_a_text_file_are_its_label_names_in_every_format(tmp_path):
     """ag_news names its classes '1'..'4' (World, Sports, Business, Sci/Tech): a csv of
     those numbers must not be shifted by one as if they were indices."""

@@ -303,3 +303,9 @@ def test_evaluate_reports_accuracy_and_macro_f1(backbone):
         labels=np.array([0, 0, 0, 1]), predictions=np.zeros(4, dtype=int), num_labels=2
     )
     assert everything_negative == pytest.approx((6 / 7 + 0.0) / 2)
+    # a class absent from truth and predictions has no F1 and is left out, as in sklearn
+    three_of_six = macro_f1(
+        labels=np.array([0, 0, 1, 2]), predictions=np.array([0, 1, 1, 2]), num_labels=6
+    )
+    sklearn = f1_score([0, 0, 1, 2], [0, 1, 1, 2], average="macro")
+    assert three_of_six == pytest.approx(sklearn) and sklearn > 0.7

@@ -121,3 +121,18 @@ def test_predict_unlabeled_rows_and_bad_input(trained):
     cli = CliRunner().invoke(app, ["predict", str(tmp_path), str(tmp_path / "new.jsonl"),
                                    "--output", str(tmp_path / "x.csv")])  # fmt: skip
     assert cli.exit_code == 2 and "not a prompt-tuning output folder" in cli.output
+
+
+def test_validate_notes_a_class_without_training_rows(tmp_path, tiny_encoder):
+    from tasks.preflight import check_inputs
+
+    config = topic_config(tmp_path, tiny_encoder)
+    train = config.data.train.model_copy(update={"limit": 2})  # the file starts with sports
+    lines = check_inputs(
+        config.model_copy(update={"data": config.data.model_copy(update={"train": train})})
+    )
+    assert (
+        "  note: no train rows for politics, science (its `limit` keeps the first rows of the file)"
+        in lines
+    )
+    assert not any("no test rows" in line for line in lines)
