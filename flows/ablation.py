@@ -105,10 +105,9 @@ def ablation_flow(config: AblationConfig) -> dict:
             out,
             run_ids={r["run_id"] for r in results},
         )
-        publish_comparison(
-            comparison, run=parent, key=f"{config.name.lower()}-comparison", title=config.name
-        )
-    print(comparison.markdown())
+        key = f"{config.name.lower()}-comparison"
+        publish_comparison(comparison, run=parent, key=key, title=config.name)
+    print(f"comparison table: {', '.join(map(str, comparison.files))} and flow-run artifact {key}")
     return {
         "run_id": parent[1],
         "tracking_uri": parent[0],
