@@ -66,15 +66,22 @@ class PreflightError(ValueError):
 
 
 def check_environment(config: PipelineConfig) -> list[str]:
-    """Output folder writable, tracking store reachable and writable, every model present.
+    """Output folder writable, tracking store reachable and writable, every model present,
+    the label words distinct in the backbone's tokenizer.
 
-    Takes about a second; raises ``PreflightError`` with one clear message otherwise.
+    Takes a few seconds; raises ``PreflightError`` with one clear message otherwise.
     """
+    from synprompt_core.backbones.loading import check_verbalizers
+
     out = Path(config.tracking.output_dir)
     check_writable(out)
     lines = [f"output folder {out.resolve()} is writable"]
     for what, model in _models(config):
         lines.append(f"{what} model {model!r}: {_check_model(model, what)}")
+    try:
+        check_verbalizers(config.backbone, config.data.spec)
+    except ValueError as err:
+        raise PreflightError(f"backbone {config.backbone.model!r}: {err}") from None
     lines.append(f"tracking store {_check_tracking(config)} is writable")
     return lines
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from synprompt_core.backbones.base import Backbone
+from synprompt_core.backbones.base import Backbone, verbalizer_token_ids
 from synprompt_core.backbones.causal import CausalBackbone
 from synprompt_core.backbones.masked import MaskedBackbone
 from synprompt_core.backbones.sentence import SentenceBackbone
@@ -36,6 +36,22 @@ def _auto_class(kind: str):
     if kind not in classes:
         raise ValueError(f"unknown backbone kind {kind!r}; use one of {sorted(classes)}")
     return classes[kind]
+
+
+def check_verbalizers(cfg: BackboneConfig, task: TaskSpec) -> None:
+    """Raise the ValueError of a label-word clash in ``cfg``'s tokenizer (two label words
+    with one first token) without loading the model; the sentence kind has none."""
+    if cfg.kind == "sentence":
+        return
+    from transformers import AutoTokenizer
+
+    path = resolve_model_path(cfg.model)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.trust_remote_code)
+    except (OSError, ValueError, KeyError, TypeError, ImportError) as err:
+        reason = f"{type(err).__name__}: {err}".splitlines()[0]
+        raise ValueError(f"cannot load the tokenizer of {cfg.model!r}: {reason}") from err
+    verbalizer_token_ids(tokenizer, task.verbalizers)
 
 
 def load_pretrained(cfg: BackboneConfig):

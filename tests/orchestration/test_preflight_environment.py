@@ -53,3 +53,19 @@ def test_unreachable_tracking_store_fails(tmp_path, tiny_encoder):
     config = _config(tmp_path, tiny_encoder, tracking_uri="http://127.0.0.1:9/")
     with pytest.raises(PreflightError, match="tracking store http://127.0.0.1:9/ is not reachable"):
         check_environment(config)
+
+
+def test_label_words_sharing_a_first_token_fail_before_training(tmp_path):
+    """TREC's Entity/Expression are one byte apart in a byte-level tokenizer with few merges."""
+    from tests.tiny_models import build_tiny_gpt2
+
+    raw = smoke_config(tmp_path, build_tiny_gpt2(tmp_path / "models"))
+    raw["backbone"]["kind"] = "causal"
+    raw["data"]["task_spec"] = {
+        "labels": ["0", "1"],
+        "verbalizers": ["Entity", "Expression"],
+        "template": "{text_a} It is {mask} .",
+    }
+    raw["data"]["task"] = "my-sst"
+    with pytest.raises(PreflightError, match=r"share their first token .*\(data\.task_spec\)"):
+        check_environment(PipelineConfig.model_validate(raw))
