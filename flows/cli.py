@@ -23,6 +23,7 @@ SetOption = Annotated[
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # a traceback's locals may hold keys and configs
     help="synprompt: few-shot soft-prompt tuning boosted by synthetic data (Prefect + MLflow).",
 )
 
