@@ -60,9 +60,11 @@ def install() -> bool:
     """
     from prefect import flow_engine
 
-    if flow_engine._send_heartbeats is send_heartbeats:
+    current = getattr(flow_engine, "_send_heartbeats", None)
+    if current is send_heartbeats:
         return True
-    if not all(hasattr(flow_engine.BaseFlowRunEngine, name) for name in ENGINE_HOOKS):
+    hooks = all(hasattr(flow_engine.BaseFlowRunEngine, name) for name in ENGINE_HOOKS)
+    if current is None or not hooks:
         return False
     flow_engine._send_heartbeats = send_heartbeats
     return True

@@ -52,7 +52,7 @@ def stage_key(config: PipelineConfig, stage: str, part: str, inputs: dict[str, R
     """Cache key: the encoder's settings, this step's config and the inputs' digests."""
     align = config.alignment
     subset = {
-        "task": config.data.task_identity,
+        "task": config.data.task_identity(classifier=False),
         "embedding": align.embedding.model_dump(exclude=OPERATIONAL),
         part: getattr(align, part).model_dump(exclude={"enabled"}),
     }

@@ -37,8 +37,9 @@ GENERATE_FILES = ["README.md", "rejected.parquet"]
 
 def tune_key(config: PipelineConfig, train: Ref) -> str:
     """Cache key: the task, the generator settings that change the result, the train table."""
+    words = config.generator.init_words == "verbalizers"  # the label words seed its prompts
     subset = {
-        "task": config.data.task_identity,
+        "task": config.data.task_identity(classifier=words),
         "generator": config.generator.model_dump(mode="json", exclude=OPERATIONAL),
     }
     return cache_key(stage=TUNE, config=subset, inputs={"train": train.sha256})
@@ -47,7 +48,7 @@ def tune_key(config: PipelineConfig, train: Ref) -> str:
 def generate_key(config: PipelineConfig, train: Ref, generator: Ref) -> str:
     """Cache key: sampling/filtering settings (not batch size), the frozen LM, the inputs."""
     subset = {
-        "task": config.data.task_identity,
+        "task": config.data.task_identity(classifier=False),
         "generation": config.generation.model_dump(mode="json", exclude={"batch_size"}),
         "model": config.generator.model,
         "dtype": config.generator.dtype,

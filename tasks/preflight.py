@@ -81,7 +81,12 @@ def check_environment(config: PipelineConfig) -> list[str]:
     try:
         check_verbalizers(config.backbone, config.data.spec)
     except ValueError as err:
-        raise PreflightError(f"backbone {config.backbone.model!r}: {err}") from None
+        way = (
+            "choose other data.task_spec.verbalizers"
+            if config.data.task_spec
+            else "use another backbone, or your own task with other words (data.task_spec)"
+        )
+        raise PreflightError(f"backbone {config.backbone.model!r}: {err}; {way}") from None
     lines.append(f"tracking store {_check_tracking(config)} is writable")
     return lines
 

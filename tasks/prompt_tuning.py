@@ -23,7 +23,7 @@ STAGE = "prompt_tuning"
 def stage_key(config: PipelineConfig, inputs: dict[str, Ref]) -> str:
     """Cache key: what changes the result — not device, eval batch size or tracking."""
     subset = {
-        "task": config.data.task_identity,
+        "task": config.data.task_identity(),
         "backbone": config.backbone.model_dump(exclude={"device"}),
         "prompt_tuning": config.prompt_tuning.model_dump(
             exclude={"eval_batch_size", "checkpoint_every"}

@@ -79,7 +79,7 @@ def synthesis_key(config: PipelineConfig, demonstrations: Ref) -> str:
     """Cache key: the LLM and what is asked of it; endpoint and retry knobs are left out."""
     operational = {"enabled", "timeout_s", "max_retries", "backoff_s", "api_key_env", "base_url"}
     subset = {
-        "task": config.data.task_identity,
+        "task": config.data.task_identity(classifier=False),
         "generation": config.alignment.generation.model_dump(exclude=operational),
     }
     return cache_key(stage=SYNTH, config=subset, inputs={"demonstrations": demonstrations.sha256})

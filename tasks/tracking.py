@@ -248,14 +248,15 @@ def log_datasets(uri: str, run_id: str, tables: list[tuple[str, str, Ref]]) -> N
     """Register parquet example tables, ``(name, context, ref)`` each, as the run's inputs
     (``mlflow.log_input``), in one store call."""
     entries = []
+    frames = [pd.read_parquet(ref.path) for _, _, ref in tables]  # outside the lock
     with _WARNINGS, warnings.catch_warnings():  # process-wide filters: one thread at a time
         # MLflow's advice on ambiguous local sources and integer columns (our labels are
         # never missing) would print on every stage of every run
         warnings.filterwarnings("ignore", "The specified dataset source", UserWarning)
         warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer", UserWarning)
-        for name, context, ref in tables:
+        for (name, context, ref), frame in zip(tables, frames, strict=True):
             dataset = mlflow.data.from_pandas(
-                pd.read_parquet(ref.path),
+                frame,
                 source=str(Path(ref.path).resolve()),
                 targets="label",
                 name=name,

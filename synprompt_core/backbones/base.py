@@ -44,7 +44,7 @@ def verbalizer_token_ids(tokenizer, words: Sequence[str]) -> list[int]:
             raise ValueError(
                 f"verbalizers {seen[tok]!r} and {word!r} share their first token "
                 f"{tokenizer.convert_ids_to_tokens(tok)!r} (id {tok}) in this model's tokenizer: "
-                "choose label words that differ in their first token (data.task_spec)"
+                "label words must differ in their first token"
             )
         seen[tok] = word
     return ids

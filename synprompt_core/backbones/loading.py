@@ -72,7 +72,10 @@ def load_pretrained(cfg: BackboneConfig):
     except (OSError, ValueError, KeyError, TypeError, RuntimeError, ImportError) as err:
         reason = f"{type(err).__name__}: {err}".splitlines()[0]
         raise ValueError(f"cannot load model {cfg.model!r} for kind={cfg.kind}: {reason}") from err
-    return model.to(cfg.device), tokenizer
+    try:
+        return model.to(cfg.device), tokenizer
+    except (AssertionError, RuntimeError) as err:  # e.g. a CUDA device on a CPU-only torch
+        raise ValueError(f"cannot use device {cfg.device!r}: {err}") from None
 
 
 def load_backbone(cfg: BackboneConfig, task: TaskSpec) -> Backbone:

@@ -58,6 +58,11 @@ class AblationConfig(StageConfig):
 
     @model_validator(mode="after")
     def _check_grid(self) -> AblationConfig:
+        if self.tasks and self.base.data.task_spec is not None:
+            raise ValueError(
+                "tasks cannot be listed for a base with data.task_spec (your own task): "
+                "drop `tasks` to run it, or drop task_spec to grid over registry tasks"
+            )
         try:
             self.expand()  # every cell must be a valid pipeline
         except ValidationError as err:

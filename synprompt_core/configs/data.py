@@ -6,7 +6,7 @@ import string
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from synprompt_core.configs.base import StageConfig
 from synprompt_core.task_registry import TaskSpec, get_task
@@ -34,6 +34,8 @@ class SourceConfig(StageConfig):
 
 class TaskConfig(StageConfig):
     """A classification task of your own, for data that no registry task describes."""
+
+    model_config = ConfigDict(**StageConfig.model_config, coerce_numbers_to_str=True)
 
     labels: tuple[str, ...] = Field(
         min_length=2,
@@ -89,12 +91,16 @@ class TaskConfig(StageConfig):
 
 def _check_slots(field: str, text: str, *, allowed: set[str], required: set[str]) -> None:
     """``text`` uses every slot of ``required`` and none outside ``allowed``."""
+    if "{{" in text or "}}" in text:
+        raise ValueError(f"{field} {text!r}: literal braces are not supported")
     try:
-        found = {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+        parts = list(string.Formatter().parse(text))
     except ValueError as err:  # an unmatched brace
-        raise ValueError(
-            f"{field} {text!r}: {err} (a literal brace is written {{{{ or }}}})"
-        ) from None
+        raise ValueError(f"{field} {text!r}: {err}") from None
+    found = {name for _, name, _, _ in parts if name is not None}
+    styled = [name for _, name, spec, how in parts if name is not None and (spec or how)]
+    if styled:  # the slots are filled as plain text: a conversion or format would be lost
+        raise ValueError(f"{field} {text!r}: write {{{styled[0]}}} plain, without ! or :")
     slots = ", ".join("{" + name + "}" for name in sorted(required))
     if required - found:
         raise ValueError(f"{field} {text!r} must contain {slots}")
@@ -169,12 +175,16 @@ class DataConfig(StageConfig):
         sources = [s for s in (*splits, self.synthetic_source()) if s is not None]
         return any(s.format in ("lmbff", "fewgen") for s in sources)
 
-    @property
-    def task_identity(self) -> str | dict:
-        """What stage cache keys record of the task: its name, plus a custom task's spec."""
+    def task_identity(self, *, classifier: bool = True) -> str | dict:
+        """What stage cache keys record of the task: its name, plus a custom task's spec;
+        ``classifier=False`` leaves out what only the classifier reads (label words,
+        template, label sentence), so changing those re-runs prompt tuning alone."""
         if self.task_spec is None:
             return self.task
-        return {"name": self.task, **self.task_spec.model_dump(mode="json")}
+        spec = self.task_spec.model_dump(mode="json")
+        if not classifier:
+            spec = {k: spec[k] for k in ("labels", "meanings", "pair")}
+        return {"name": self.task, **spec}
 
     @model_validator(mode="after")
     def _has_real_data(self) -> DataConfig:

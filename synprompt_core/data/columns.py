@@ -71,7 +71,7 @@ def resolve_columns(
 
     Explicit overrides win; otherwise the first matching conventional name is used.
     ``text_b`` is only looked for in pair tasks (or when given explicitly); with
-    ``labeled=False`` a label column is used when there is one.
+    ``labeled=False`` only an explicit ``label`` column is used.
 
     Raises:
         DataError: a needed column is absent; the message lists the columns found.
@@ -85,7 +85,8 @@ def resolve_columns(
         text_a = _pick(columns, firsts)
     if text_b is None and task.is_pair:
         text_b = next((b for a, b in PAIR_COLUMNS if a == text_a and b in columns), None)
-    label = label or _pick(columns, LABEL_COLUMNS)
+    if labeled:  # rows to predict have labels only where the caller names their column
+        label = label or _pick(columns, LABEL_COLUMNS)
     mapping = {"text_a": _require(text_a, columns, "text_a", path, firsts)}
     if labeled or label is not None:  # unlabeled rows may still carry their labels
         mapping["label"] = _require(label, columns, "label", path, LABEL_COLUMNS)

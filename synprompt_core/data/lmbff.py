@@ -105,4 +105,4 @@ def read_lmbff_split(
     """
     path = lmbff_split_path(root, task, k=k, seed=seed, split=split)
     table = _read_tsv(path, task) if path.suffix == ".tsv" else _read_csv(path, task)
-    return validate_examples(table, task, path=path)
+    return validate_examples(table, task, path=path, registry_order=True)  # LM-BFF order

@@ -146,7 +146,6 @@ def read_table(
     text_b: str | None = None,
     label: str | None = None,
     format: str | None = None,
-    labeled: bool = True,
 ) -> pd.DataFrame:
     """Read an example table from csv, tsv, jsonl, json (list) or parquet.
 
@@ -156,7 +155,6 @@ def read_table(
         text_a, text_b, label: column overrides; by default the contract names, then
             ``sentence``, ``sentence1``/``sentence2``, ``text``, ``text1``/``text2``, ...
         format: force one of ``TABLE_FORMATS``.
-        labeled: False for rows to predict: the label column is then optional.
 
     Returns:
         A validated table: contract columns plus any of ``weight``, ``source``, ``seed``,
@@ -166,6 +164,26 @@ def read_table(
     Raises:
         DataError: a missing column, or a bad row (named by file, row and field).
     """
+    return _read(path, task, text_a=text_a, text_b=text_b, label=label, format=format)[1]
+
+
+def read_rows(
+    path: str | Path,
+    task: TaskSpec,
+    *,
+    text_a: str | None = None,
+    text_b: str | None = None,
+    label: str | None = None,
+    format: str | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows to label: the file as read (every column), and its validated texts, with the
+    labels of column ``label`` when one is named. Same formats and errors as ``read_table``."""
+    return _read(
+        path, task, text_a=text_a, text_b=text_b, label=label, format=format, labeled=False
+    )
+
+
+def _read(path, task, *, text_a, text_b, label, format, labeled=True):
     path = check_file(path)
     fmt = format or table_format(path)
     raw = _load_as(path, fmt)
@@ -175,10 +193,10 @@ def read_table(
     table = pd.DataFrame({target: raw[source] for target, source in mapping.items()})
     if fmt in ("csv", "tsv") and "label" in table.columns:
         table["label"] = _text_file_labels(table["label"], task)
-    for column in EXTRA_COLUMNS:
+    for column in EXTRA_COLUMNS if labeled else ():
         if column in raw.columns and column not in mapping.values():
             table[column] = raw[column]
-    return validate_examples(table, task, path=path, labeled=labeled)
+    return raw, validate_examples(table, task, path=path, labeled=labeled)
 
 
 def fewgen_path(root: str | Path, task: TaskSpec, *, k: int, seed: int) -> Path:

@@ -213,10 +213,11 @@ def _note_integer_labels(values: Sequence[Any], task: TaskSpec, path: str | Path
         return
     order = ", ".join(f"{i} = {m}" for i, m in enumerate(task.label_meanings))
     elsewhere = other or "other sources may number them differently"
+    words = "meanings (e.g. " + repr(task.label_meanings[0]) + ")" if numbers_are_names else "names"
     warnings.warn(
         IntegerLabelsWarning(
             f"{path}: integer labels read in {task.name}'s label order ({order}); "
-            f"{elsewhere}, so write label names if in doubt"
+            f"{elsewhere}, so write label {words} if in doubt"
         ),
         stacklevel=3,
     )

@@ -10,12 +10,12 @@ import pandas as pd
 from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.reporting import plot_training_curves, write_table
 from synprompt_core.soft_prompt import save_soft_prompt
-from synprompt_core.training.predict import model_card
+from synprompt_core.training.predict import MODEL_FILE, PROMPT_FILE, model_card
 from synprompt_core.training.run import PromptTuningOutcome
 
 FILES = [
-    "prompt.safetensors",
-    "model.json",
+    PROMPT_FILE,
+    MODEL_FILE,
     "history.csv",
     "training_curve.png",
     "results.csv",
@@ -62,9 +62,9 @@ def write_outputs(folder: Path, config: PipelineConfig, outcome: PromptTuningOut
         "backbone": config.backbone.model,
         "kind": config.backbone.kind,
     }
-    save_soft_prompt(outcome.prompt, folder / "prompt.safetensors", metadata=meta)
+    save_soft_prompt(outcome.prompt, folder / PROMPT_FILE, metadata=meta)
     card = model_card(config.data, config.backbone)  # what `synprompt predict` rebuilds
-    (folder / "model.json").write_text(json.dumps(card, indent=2))
+    (folder / MODEL_FILE).write_text(json.dumps(card, indent=2))
     pd.DataFrame(outcome.train.history).to_csv(folder / "history.csv", index=False)
     plot_training_curves(
         outcome.train.history,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from synprompt_core.configs.backbone import BackboneConfig
 from synprompt_core.configs.data import DataConfig, TaskConfig
@@ -60,6 +61,8 @@ def load_tuned_prompt(folder: str | Path, *, device: str | None = None) -> Tuned
         backbone = BackboneConfig.model_validate(card["backbone"])
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{folder / MODEL_FILE}: not a valid model card ({err})") from None
+    if device is None and backbone.device.startswith("cuda") and not torch.cuda.is_available():
+        device = "cpu"  # tuned on a GPU, applied where there is none
     if device is not None:
         backbone = backbone.model_copy(update={"device": device})
     prompt, _ = load_soft_prompt(folder / PROMPT_FILE)
@@ -117,23 +120,24 @@ def predict_file(
     output suffix it cannot write) raises before the model is loaded.
     """
     from synprompt_core.backbones import load_backbone
-    from synprompt_core.data.readers import read_table
+    from synprompt_core.data.readers import read_rows
 
     output = Path(output)
     kind = OUTPUT_FORMATS.get(output.suffix.lower())
     if kind is None:
         raise ValueError(f"{output}: write predictions to one of {', '.join(OUTPUT_FORMATS)}")
     tuned = load_tuned_prompt(folder, device=device)
-    table = read_table(
-        rows, tuned.task, text_a=text_a, text_b=text_b, label=label, format=format, labeled=False
+    raw, table = read_rows(
+        rows, tuned.task, text_a=text_a, text_b=text_b, label=label, format=format
     )
     backbone = load_backbone(tuned.backbone, tuned.task)
-    out = predict(backbone=backbone, prompt=tuned.prompt, table=table, batch_size=batch_size)
+    scored = predict(backbone=backbone, prompt=tuned.prompt, table=table, batch_size=batch_size)
+    added = [c for c in scored.columns if c == "prediction" or c == "meaning" or c.startswith("p_")]
+    out = raw.reset_index(drop=True).assign(**{c: scored[c] for c in added})
     summary: dict = {"rows": len(out), "output": str(output)}
-    if "label" in out.columns:
-        truth = [tuned.task.label_names[i] for i in out["label"]]
-        summary["accuracy"] = 100 * float((out["prediction"] == truth).mean())
-        out["label"] = truth
+    if "label" in table.columns:
+        truth = [tuned.task.label_names[i] for i in table["label"]]
+        summary["accuracy"] = 100 * float((scored["prediction"] == truth).mean())
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
     if kind == "csv":

@@ -35,3 +35,19 @@ def test_a_penalty_per_label_must_match_the_labels(tmp_path):
     }
     with pytest.raises(ValidationError, match="lists 3 values for the 2 labels of SST-2"):
         PipelineConfig.model_validate(config)
+
+
+def test_a_task_grid_over_your_own_task_is_refused(tmp_path):
+    data = own_files(tmp_path)
+    data.update(
+        task="my-task",
+        task_spec={
+            "labels": ["0", "1"],
+            "verbalizers": ["bad", "good"],
+            "template": "{text_a} {mask}",
+        },
+    )
+    with pytest.raises(
+        ValidationError, match="tasks cannot be listed for a base with data.task_spec"
+    ):
+        AblationConfig.model_validate({"base": {"data": data}, "tasks": ["SST-2", "MRPC"]})

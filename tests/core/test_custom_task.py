@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from synprompt_core.backbones.base import fill_template
 from synprompt_core.configs.data import DataConfig
 from synprompt_core.data import read_real_splits
 
@@ -37,7 +38,8 @@ def test_labels_words_and_template_become_the_task(tmp_path):
     assert spec.name == "news-topics" and spec.label_names == ("sports", "politics", "science")
     assert spec.label_meanings == spec.label_names  # meanings default to the names
     assert spec.verbalizers == ("game", "vote", "atom") and not spec.is_pair
-    assert spec.render("a goal", mask="<m>") == "a goal This is about <m> ."
+    filled = fill_template(spec.template, text_a="a goal", text_b="", mask="<m>")
+    assert filled == "a goal This is about <m> ."  # as every backbone fills it
     tables = read_real_splits(data)
     assert tables["train"]["label"].tolist() == [0, 1, 2, 0]  # names -> their positions
 
@@ -72,7 +74,10 @@ def test_an_unknown_label_in_the_data_names_file_row_and_labels(tmp_path):
         ({"template": "{text_a} is about it ."}, "must contain {mask}, {text_a}"),
         ({"template": "{text} is about {mask} ."}, "must contain {mask}, {text_a}"),
         ({"template": "{text_a} {mask} {topic}"}, "found {topic}"),
-        ({"template": "{text_a} {mask"}, "literal brace"),
+        ({"template": "{text_a} {mask"}, "expected '}'"),
+        ({"template": "{text_a!r} It was {mask} ."}, "write {text_a} plain"),
+        ({"template": "{text_a:.200} It was {mask} ."}, "write {text_a} plain"),
+        ({"template": "{{note}} {text_a} {mask}"}, "literal braces are not supported"),
         ({"pair": True}, "must contain {mask}, {text_a}, {text_b}"),
         ({"label_sentence": "It was good ."}, "must contain {word}"),
     ],
@@ -81,6 +86,11 @@ def test_an_inconsistent_spec_is_one_clear_config_error(tmp_path, change, words)
     with pytest.raises(ValidationError) as err:
         data_config(tmp_path, spec={**TOPICS, **change})
     assert words in str(err.value)
+
+
+def test_numbers_written_as_label_names_are_names(tmp_path):
+    spec = data_config(tmp_path, spec={**TOPICS, "labels": [3, 1, 2]}).spec
+    assert spec.label_names == ("3", "1", "2")
 
 
 def test_a_registry_name_cannot_be_redefined(tmp_path):
@@ -97,9 +107,16 @@ def test_an_unknown_task_points_at_task_spec(tmp_path):
 
 def test_registry_tasks_keep_their_name_as_identity(tmp_path):
     """Stage cache keys of registry tasks are unchanged; a custom one carries its spec."""
-    assert DataConfig(task="SST-2", data_root=str(tmp_path)).task_identity == "SST-2"
-    identity = data_config(tmp_path).task_identity
+    assert DataConfig(task="SST-2", data_root=str(tmp_path)).task_identity() == "SST-2"
+    identity = data_config(tmp_path).task_identity()
     assert identity["name"] == "news-topics" and identity["verbalizers"] == ["game", "vote", "atom"]
+    # stages before the classifier never read its label words or template
+    assert set(data_config(tmp_path).task_identity(classifier=False)) == {
+        "name",
+        "labels",
+        "meanings",
+        "pair",
+    }
 
 
 def test_an_all_zero_weight_column_is_refused(tmp_path):

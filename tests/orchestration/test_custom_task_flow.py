@@ -88,6 +88,7 @@ def test_predict_scores_rows_as_training_did(trained):
     assert cli.exit_code == 0, cli.output
     assert f"accuracy on the rows' own labels: {result['test_accuracy']:.2f}%" in cli.output
     table = pd.read_csv(out)
+    assert list(table.columns[:2]) == ["text", "topic"]  # the rows as given, then predictions
     assert len(table) == len(ROWS) and set(table["prediction"]) <= {"sports", "politics", "science"}
     probabilities = table[["p_sports", "p_politics", "p_science"]]
     assert ((probabilities.sum(axis=1) - 1).abs() < 1e-5).all()
@@ -112,11 +113,15 @@ def test_predict_unlabeled_rows_and_bad_input(trained):
     assert cli.exit_code == 2 and "new.jsonl" in cli.output and "row 2" in cli.output
     assert not (tmp_path / "new.csv").exists()  # nothing half-written
 
-    (tmp_path / "new.jsonl").write_text('{"text": "the striker scored twice"}\n')
+    # a column named label is data like any other unless --label names it
+    (tmp_path / "new.jsonl").write_text(
+        '{"id": 7, "text": "the striker scored twice", "label": ""}\n'
+    )
     cli = CliRunner().invoke(app, [*args, "--output", str(tmp_path / "new.parquet")])
     assert cli.exit_code == 0, cli.output
     table = pd.read_parquet(tmp_path / "new.parquet")
-    assert table["text_a"].tolist() == ["the striker scored twice"] and "label" not in table
+    assert table["id"].tolist() == [7] and table["text"].tolist() == ["the striker scored twice"]
+    assert "accuracy" not in cli.output
 
     cli = CliRunner().invoke(app, ["predict", str(tmp_path), str(tmp_path / "new.jsonl"),
                                    "--output", str(tmp_path / "x.csv")])  # fmt: skip

@@ -67,5 +67,8 @@ def test_label_words_sharing_a_first_token_fail_before_training(tmp_path):
         "template": "{text_a} It is {mask} .",
     }
     raw["data"]["task"] = "my-sst"
-    with pytest.raises(PreflightError, match=r"share their first token .*\(data\.task_spec\)"):
+    with pytest.raises(
+        PreflightError,
+        match=r"share their first token .*; choose other data\.task_spec\.verbalizers",
+    ):
         check_environment(PipelineConfig.model_validate(raw))
