@@ -37,7 +37,8 @@ def synprompt_pipeline(config: PipelineConfig) -> dict:
     for line in check_environment(config):  # fails in seconds, before any run is opened
         print(line)
     inputs = load_data(config)  # a bad table fails here too: no MLflow run is left behind
-    name = config.tracking.run_name or f"{config.name}-{config.data.task}-{config.data.seed}"
+    seed = f"-{config.data.seed}" if config.data.reads_seed else ""  # own files have none
+    name = config.tracking.run_name or f"{config.name}-{config.data.task}{seed}"
     params = flatten("", config.model_dump(mode="json"))
     with mlflow_run(config, name=name, params=params) as parent:
         key = pipeline_key(config, inputs)

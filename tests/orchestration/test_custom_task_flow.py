@@ -66,7 +66,9 @@ def test_own_task_trains_and_new_label_words_retrain(trained, tiny_encoder):
     tmp_path, first = trained
     assert 0 <= first["test_accuracy"] <= 100 and not first["cached"]
     client = MlflowClient(first["tracking_uri"])
-    params = client.get_run(first["run_id"]).data.params
+    run = client.get_run(first["run_id"])
+    assert run.info.run_name == "topics-news-topics"  # own files: no data seed in the name
+    params = run.data.params
     assert params["data.task"] == "news-topics"
     assert params["data.task_spec.verbalizers"] == "['game', 'law', 'cell']"
 
