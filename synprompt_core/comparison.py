@@ -18,6 +18,8 @@ import math
 import pandas as pd
 
 ROW_KEYS = ["strategy", "generator", "surgery", "reweighting", "spt"]
+ZERO_SHOT = "zero_shot"  # the frozen backbone with no prompt: every run measures it
+BASELINES = ("real_only", ZERO_SHOT)  # rows that use no synthetic data
 TASK, SEED = "data.task", "data.seed"
 AVERAGE = "Average"
 SECTIONS = ("data.", "backbone.", "generator.", "generation.", "alignment.", "prompt_tuning.")
@@ -76,7 +78,7 @@ def describe_variant(record: pd.Series) -> dict[str, str]:
         ``{strategy, generator, surgery, reweighting, spt}`` as display strings.
     """
     strategy = _value(record, "prompt_tuning.strategy") or "paired"
-    uses_syn = strategy != "real_only"
+    uses_syn = strategy not in BASELINES
     surgery = uses_syn and strategy == "paired" and _on(record, "prompt_tuning.surgery")
     weighted = uses_syn and _on(record, "prompt_tuning.use_weights", default=True)
     mmd = None
@@ -120,8 +122,28 @@ def _settings(runs: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     frame = runs[columns].astype(object)
     frame = frame.where(frame.notna() & (frame != "None"), "").astype(str)
     unused = [c for c in columns if c.startswith(SYNTHETIC_SIDE)]
-    frame.loc[(labels["strategy"] == "real_only").to_numpy(), unused] = ""
+    frame.loc[labels["strategy"].isin(BASELINES).to_numpy(), unused] = ""
+    untuned = [c for c in columns if c.startswith("prompt_tuning.")]  # zero-shot trains nothing
+    frame.loc[(labels["strategy"] == ZERO_SHOT).to_numpy(), untuned] = ""
     return frame
+
+
+def with_zero_shot(runs: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One zero-shot record per run that measured ``zero_shot_<metric>`` (strategy
+    ``zero_shot``, first, as in the papers' tables), then ``runs``; the records of one task
+    and seed collapse in ``label_runs`` unless the backbone or data differ."""
+    column = f"{ZERO_SHOT}_{metric}"
+    if column not in runs.columns:
+        return runs
+    measured = runs[runs[column].notna()]
+    zero = measured.assign(
+        **{
+            metric: measured[column],
+            "prompt_tuning.strategy": ZERO_SHOT,
+            "prompt_tuning.prompt.scale": "none",
+        }
+    )
+    return pd.concat([zero, runs], ignore_index=True)
 
 
 def _distinguishing(labels: pd.DataFrame, settings: pd.DataFrame) -> list[str]:
@@ -154,7 +176,7 @@ def label_runs(runs: pd.DataFrame, *, metric: str = "test_accuracy") -> pd.DataF
     missing = {TASK, SEED, metric} - set(runs.columns)
     if missing:
         raise ValueError(f"runs frame lacks columns {sorted(missing)}; has {list(runs.columns)}")
-    done = runs.dropna(subset=[metric]).reset_index(drop=True)
+    done = with_zero_shot(runs, metric).dropna(subset=[metric]).reset_index(drop=True)
     labels = pd.DataFrame([describe_variant(r) for _, r in done.iterrows()], columns=ROW_KEYS)
     labels["task"] = done[TASK].astype(str).to_numpy()
     labels["seed"] = done[SEED].astype(str).to_numpy()

@@ -205,3 +205,23 @@ def test_data_locations_and_a_baselines_unused_settings_never_split_rows():
     assert list(table.columns) == [*ROW_KEYS[1:], "SST-2", AVERAGE]
     assert table.loc["paired", "SST-2"] == "86.0 ± 5.7"  # the re-runs replaced their seeds
     assert table.loc["real_only", "SST-2"] == "67.0 ± 9.9"
+
+
+def test_the_zero_shot_baseline_every_run_measured_is_the_first_row(runs):
+    runs = runs.assign(zero_shot_test_accuracy=[50.0, 52.0, 40.0, 44.0] * 2 + [50.0, None])
+    runs.loc[0, "prompt_tuning.prompt.scale"] = "token"  # an SPT run's baseline is the same
+    table = comparison_table(runs)
+    zero = table.iloc[0]
+    assert (zero["strategy"], zero["generator"], zero["spt"]) == ("zero_shot", "none", "none")
+    assert (zero["SST-2"], zero["MRPC"], zero[AVERAGE]) == (
+        "51.0 ± 1.4",
+        "42.0 ± 2.8",
+        "46.5 ± 2.1",
+    )
+    assert (table["strategy"] == "zero_shot").sum() == 1
+    paired = table[table["strategy"] == "paired"]
+    assert len(paired) == 2 and list(paired["spt"]) == ["token", "none"]
+    assert (
+        "zero_shot"
+        not in comparison_table(runs, metric="test_accuracy_x" * 0 + "test_accuracy").columns
+    )
