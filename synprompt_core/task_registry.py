@@ -23,6 +23,8 @@ class TaskSpec:
         template: prompt template with ``{text_a}``, ``{text_b}`` and ``{mask}`` slots.
         label_sentence: template of the sentence-encoder label sentence, with ``{word}``.
         is_pair: True for sentence-pair tasks (text_b non-empty).
+        numbers_are_names: an integer label is the label of that name, never an index
+            (a task of your own whose labels are numbers, as its files write them).
     """
 
     name: str
@@ -32,6 +34,7 @@ class TaskSpec:
     template: str
     label_sentence: str
     is_pair: bool
+    numbers_are_names: bool = False
 
     def __post_init__(self) -> None:
         sizes = {len(self.label_names), len(self.label_meanings), len(self.verbalizers)}

@@ -11,8 +11,6 @@ from pydantic import ConfigDict, Field, model_validator
 from synprompt_core.configs.base import StageConfig
 from synprompt_core.task_registry import TaskSpec, get_task
 
-TEMPLATE_SLOTS = ("text_a", "text_b", "mask")
-
 
 class SourceConfig(StageConfig):
     """One example table: an LM-BFF folder, a file, or a Hugging Face dataset."""
@@ -68,12 +66,19 @@ class TaskConfig(StageConfig):
         if len(set(sizes.values())) != 1:
             counts = ", ".join(f"{n} {name}" for name, n in sizes.items())
             raise ValueError(f"one entry per label in each list, got {counts}")
-        for name, values in (("labels", self.labels), ("verbalizers", self.verbalizers)):
-            blank = [v for v in values if not v.strip()]
-            if blank or len(set(values)) != len(values):
-                raise ValueError(f"{name} must be distinct and non-empty, got {list(values)}")
+        lists = {"labels": self.labels, "verbalizers": self.verbalizers}
+        if self.meanings is not None:
+            lists["meanings"] = self.meanings
+        for name, values in lists.items():
+            folded = {v.strip().lower() for v in values}  # data labels match in any case
+            if "" in folded or len(folded) != len(values):
+                raise ValueError(
+                    f"{name} must be non-empty and distinct (ignoring case), got {list(values)}"
+                )
         slots = {"text_a", "mask"} | ({"text_b"} if self.pair else set())
-        _check_slots("template", self.template, allowed=set(TEMPLATE_SLOTS), required=slots)
+        _check_slots("template", self.template, allowed=slots, required=slots)
+        if self.template.count("{mask}") != 1:
+            raise ValueError(f"template {self.template!r} must hold {{mask}} exactly once")
         _check_slots("label_sentence", self.label_sentence, allowed={"word"}, required={"word"})
         return self
 
@@ -86,6 +91,7 @@ class TaskConfig(StageConfig):
             template=self.template,
             label_sentence=self.label_sentence,
             is_pair=self.pair,
+            numbers_are_names=all(label.strip().isdigit() for label in self.labels),
         )
 
 
@@ -101,13 +107,13 @@ def _check_slots(field: str, text: str, *, allowed: set[str], required: set[str]
     styled = [name for _, name, spec, how in parts if name is not None and (spec or how)]
     if styled:  # the slots are filled as plain text: a conversion or format would be lost
         raise ValueError(f"{field} {text!r}: write {{{styled[0]}}} plain, without ! or :")
-    slots = ", ".join("{" + name + "}" for name in sorted(required))
-    if required - found:
-        raise ValueError(f"{field} {text!r} must contain {slots}")
     if found - allowed:
         usable = ", ".join("{" + name + "}" for name in sorted(allowed))
         extra = ", ".join("{" + name + "}" for name in sorted(found - allowed))
         raise ValueError(f"{field} {text!r} may only use {usable}, found {extra}")
+    if required - found:
+        slots = ", ".join("{" + name + "}" for name in sorted(required))
+        raise ValueError(f"{field} {text!r} must contain {slots}")
 
 
 class DataConfig(StageConfig):

@@ -120,7 +120,7 @@ def _text_file_labels(labels: pd.Series, task: TaskSpec) -> pd.Series:
     unless the task's label names are themselves numbers (ag_news '1'..'4', as its csv and
     LM-BFF write them), in which case each literal is the name; a column with a number
     that is no name (ag_news '0', as a Hugging Face export writes it) is indices again."""
-    if not labels.str.fullmatch(_INTEGER).all():
+    if task.numbers_are_names or not labels.str.fullmatch(_INTEGER).all():
         return labels
     names = set(task.label_names)
     numbered = all(name.isdigit() for name in names)

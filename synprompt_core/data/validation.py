@@ -44,7 +44,9 @@ def encode_label(value: Any, task: TaskSpec) -> int:
     """One raw label (int index or label-name string) -> int index; ValueError if bad."""
     if isinstance(value, bool):
         raise ValueError(f"expected an integer label or a label name, got bool {value!r}")
-    if isinstance(value, Integral):
+    if isinstance(value, Integral) and task.numbers_are_names:
+        value = str(int(value))  # its name, looked up below
+    elif isinstance(value, Integral):
         if not 0 <= int(value) < task.num_labels:
             raise ValueError(f"label {int(value)} out of range 0..{task.num_labels - 1}")
         return int(value)
@@ -203,6 +205,8 @@ OTHER_NUMBERINGS = {
 
 def _note_integer_labels(values: Sequence[Any], task: TaskSpec, path: str | Path) -> None:
     """Warn how numbers were read where they could mean other classes elsewhere."""
+    if task.numbers_are_names:
+        return  # read as the names they are, in every format
     other = OTHER_NUMBERINGS.get(task.name)
     numbers_are_names = all(name == str(i) for i, name in enumerate(task.label_names))
     if numbers_are_names and other is None:

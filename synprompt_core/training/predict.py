@@ -126,6 +126,8 @@ def predict_file(
     kind = OUTPUT_FORMATS.get(output.suffix.lower())
     if kind is None:
         raise ValueError(f"{output}: write predictions to one of {', '.join(OUTPUT_FORMATS)}")
+    if output.is_dir():
+        raise ValueError(f"{output} is a folder: give a file name for the predictions")
     tuned = load_tuned_prompt(folder, device=device)
     raw, table = read_rows(
         rows, tuned.task, text_a=text_a, text_b=text_b, label=label, format=format
@@ -140,11 +142,16 @@ def predict_file(
         summary["accuracy"] = 100 * float((scored["prediction"] == truth).mean())
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
-    if kind == "csv":
-        out.to_csv(partial, index=False)
-    elif kind == "jsonl":
-        out.to_json(partial, orient="records", lines=True, force_ascii=False)
-    else:
-        out.to_parquet(partial, index=False)
-    partial.replace(output)
+    try:
+        if kind == "csv":
+            out.to_csv(partial, index=False)
+        elif kind == "jsonl":
+            out.to_json(partial, orient="records", lines=True, force_ascii=False)
+        else:
+            out.to_parquet(partial, index=False)
+        partial.replace(output)
+    except Exception as err:  # noqa: BLE001 - reworded once; nothing half-written stays
+        partial.unlink(missing_ok=True)
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(f"cannot write {output} ({reason}); try .csv or .jsonl") from err
     return summary

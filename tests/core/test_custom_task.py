@@ -70,9 +70,13 @@ def test_an_unknown_label_in_the_data_names_file_row_and_labels(tmp_path):
     [
         ({"verbalizers": ["game", "vote"]}, "3 labels, 2 verbalizers"),
         ({"meanings": ["sport"]}, "3 labels, 3 verbalizers, 1 meanings"),
-        ({"labels": ["a", "a", "b"]}, "labels must be distinct"),
+        ({"labels": ["a", "a", "b"]}, "labels must be non-empty and distinct"),
+        ({"labels": ["a", "A", "b"]}, "distinct (ignoring case)"),
+        ({"meanings": ["x", "y", "x"]}, "meanings must be non-empty and distinct"),
+        ({"template": "{text_a} {mask} {mask} ."}, "{mask} exactly once"),
+        ({"template": "{text_a} {text_b} {mask} ."}, "found {text_b}"),
         ({"template": "{text_a} is about it ."}, "must contain {mask}, {text_a}"),
-        ({"template": "{text} is about {mask} ."}, "must contain {mask}, {text_a}"),
+        ({"template": "{text} is about {mask} ."}, "may only use {mask}, {text_a}, found {text}"),
         ({"template": "{text_a} {mask} {topic}"}, "found {topic}"),
         ({"template": "{text_a} {mask"}, "expected '}'"),
         ({"template": "{text_a!r} It was {mask} ."}, "write {text_a} plain"),
@@ -91,6 +95,21 @@ def test_an_inconsistent_spec_is_one_clear_config_error(tmp_path, change, words)
 def test_numbers_written_as_label_names_are_names(tmp_path):
     spec = data_config(tmp_path, spec={**TOPICS, "labels": [3, 1, 2]}).spec
     assert spec.label_names == ("3", "1", "2")
+
+
+def test_labels_that_are_numbers_are_names_in_every_format(tmp_path):
+    """labels [1, 2, 3]: a JSON 1 is the label named 1, as a CSV 1 is (never index 1)."""
+    data = data_config(tmp_path, spec={**TOPICS, "labels": [1, 2, 3]})
+    (tmp_path / "t.jsonl").write_text('{"text": "a", "label": 1}\n{"text": "b", "label": 3}\n')
+    (tmp_path / "t.csv").write_text("text,label\na,1\nb,3\n")
+    for name in ("t.jsonl", "t.csv"):
+        source = type(data.train)(format=name.split(".")[1], path=str(tmp_path / name))
+        tables = read_real_splits(data.model_copy(update={"train": source, "test": source}))
+        assert tables["train"]["label"].tolist() == [0, 2]
+    (tmp_path / "t.jsonl").write_text('{"text": "a", "label": 0}\n')
+    source = type(data.train)(format="jsonl", path=str(tmp_path / "t.jsonl"))
+    with pytest.raises(ValueError, match="unknown label '0'"):
+        read_real_splits(data.model_copy(update={"train": source, "test": source}))
 
 
 def test_a_registry_name_cannot_be_redefined(tmp_path):

@@ -130,7 +130,7 @@ def test_spec_fields_are_the_contract_and_frozen():
     names = [f.name for f in dataclasses.fields(TaskSpec)]
     assert names == [
         "name", "label_names", "label_meanings", "verbalizers",
-        "template", "label_sentence", "is_pair",
+        "template", "label_sentence", "is_pair", "numbers_are_names",
     ]  # fmt: skip
     with pytest.raises(dataclasses.FrozenInstanceError):
         get_task("SST-2").name = "x"  # type: ignore[misc]

@@ -129,6 +129,20 @@ def test_predict_unlabeled_rows_and_bad_input(trained):
                                    "--output", str(tmp_path / "x.csv")])  # fmt: skip
     assert cli.exit_code == 2 and "not a prompt-tuning output folder" in cli.output
 
+    # mixed types cannot go to parquet: one message, and no partial file left behind
+    (tmp_path / "mixed.jsonl").write_text(
+        '{"text": "a goal", "id": 1}\n{"text": "a vote", "id": "b"}\n'
+    )
+    out = tmp_path / "preds"
+    out.mkdir()
+    cli = CliRunner().invoke(
+        app, [*args[:2], str(tmp_path / "mixed.jsonl"), "--output", str(out / "p.parquet")]
+    )
+    assert (
+        cli.exit_code == 2 and "cannot write" in cli.output and str(out / "p.parquet") in cli.output
+    )
+    assert list(out.iterdir()) == []
+
 
 def test_validate_notes_a_class_without_training_rows(tmp_path, tiny_encoder):
     from tasks.preflight import check_inputs
