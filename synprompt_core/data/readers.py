@@ -164,7 +164,8 @@ def read_table(
     Raises:
         DataError: a missing column, or a bad row (named by file, row and field).
     """
-    return _read(path, task, text_a=text_a, text_b=text_b, label=label, format=format)[1]
+    columns = {"text_a": text_a, "text_b": text_b, "label": label}
+    return read_rows(path, task, **columns, format=format, labeled=True)[1]
 
 
 def read_rows(
@@ -175,15 +176,11 @@ def read_rows(
     text_b: str | None = None,
     label: str | None = None,
     format: str | None = None,
+    labeled: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows to label: the file as read (every column), and its validated texts, with the
-    labels of column ``label`` when one is named. Same formats and errors as ``read_table``."""
-    return _read(
-        path, task, text_a=text_a, text_b=text_b, label=label, format=format, labeled=False
-    )
-
-
-def _read(path, task, *, text_a, text_b, label, format, labeled=True):
+    labels of column ``label`` when one is named. Same formats and errors as ``read_table``,
+    which is this with ``labeled=True`` (labels required, synthetic-set columns kept)."""
     path = check_file(path)
     fmt = format or table_format(path)
     raw = _load_as(path, fmt)

@@ -72,8 +72,8 @@ def load_tuned_prompt(folder: str | Path, *, device: str | None = None) -> Tuned
 def predict(
     *, backbone, prompt: SoftPrompt, table: pd.DataFrame, batch_size: int = 64, progress=False
 ) -> pd.DataFrame:
-    """``table`` with ``prediction`` (label name), ``meaning`` and ``p_<label>`` columns:
-    the softmax over the label words' scores."""
+    """One row per row of ``table``: ``prediction`` (label name), ``meaning`` and
+    ``p_<label>`` columns, the softmax over the label words' scores."""
     width = backbone.embedding_matrix().shape[1]
     if prompt.dim != width:
         raise ValueError(f"the prompt is {prompt.dim} wide but the model's embeddings {width}")
@@ -89,12 +89,12 @@ def predict(
     probabilities = scores.softmax(dim=-1).numpy()
     task = backbone.task
     best = probabilities.argmax(axis=1)
-    out = table.copy()
-    out["prediction"] = [task.label_names[i] for i in best]
-    out["meaning"] = [task.label_meanings[i] for i in best]
-    for i, name in enumerate(task.label_names):
-        out[f"p_{name}"] = probabilities[:, i]
-    return out
+    columns = {
+        "prediction": [task.label_names[i] for i in best],
+        "meaning": [task.label_meanings[i] for i in best],
+        **{f"p_{name}": probabilities[:, i] for i, name in enumerate(task.label_names)},
+    }
+    return pd.DataFrame(columns)
 
 
 OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
@@ -134,8 +134,7 @@ def predict_file(
     )
     backbone = load_backbone(tuned.backbone, tuned.task)
     scored = predict(backbone=backbone, prompt=tuned.prompt, table=table, batch_size=batch_size)
-    added = [c for c in scored.columns if c == "prediction" or c == "meaning" or c.startswith("p_")]
-    out = raw.reset_index(drop=True).assign(**{c: scored[c] for c in added})
+    out = raw.reset_index(drop=True).assign(**scored)  # the rows as given, then predictions
     summary: dict = {"rows": len(out), "output": str(output)}
     if "label" in table.columns:
         truth = [tuned.task.label_names[i] for i in table["label"]]
