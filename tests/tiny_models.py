@@ -3,8 +3,7 @@
 Each builder writes a model + tokenizer folder under ``dir`` and returns its
 path, to be loaded back through the real loading path (``load_backbone``).
 Tokenizers need no download: ByT5 has no vocab file; the GPT-2 and BERT ones
-are built here from a few sentences with the ``tokenizers`` library (the same ids
-in every process).
+are trained here on a few sentences with the ``tokenizers`` library.
 """
 
 from __future__ import annotations
@@ -47,30 +46,16 @@ def _bpe_tokenizer():
     )
 
 
-def _wordpiece_vocab(normalizer, pre_tokenizer) -> dict[str, int]:
-    """Specials, every corpus word, every character alone and as ``##`` suffix: built, not
-    trained, so the ids are the same in every process (``WordPieceTrainer`` breaks its
-    frequency ties differently from run to run, and the tiny models with them)."""
-    import string
-
-    pieces = (pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(s)) for s in SENTENCES)
-    words = sorted({word for sentence in pieces for word, _ in sentence})
-    chars = sorted(set(string.ascii_lowercase + string.digits + string.punctuation))
-    tokens = [*SPECIAL_BERT, *chars, *(f"##{c}" for c in chars), *words]
-    return {token: i for i, token in enumerate(dict.fromkeys(tokens))}
-
-
 def _wordpiece_tokenizer():
     """Lower-cased WordPiece (BERT style) with ``[CLS] a [SEP] b [SEP]`` pairs."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from tokenizers.trainers import WordPieceTrainer
     from transformers import PreTrainedTokenizerFast
 
-    normalizer = normalizers.BertNormalizer(lowercase=True)
-    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    vocab = _wordpiece_vocab(normalizer, pre_tokenizer)
-    raw = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]"))
-    raw.normalizer = normalizer
-    raw.pre_tokenizer = pre_tokenizer
+    raw = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    raw.normalizer = normalizers.BertNormalizer(lowercase=True)
+    raw.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    raw.train_from_iterator(CORPUS, WordPieceTrainer(vocab_size=300, special_tokens=SPECIAL_BERT))
     cls, sep = raw.token_to_id("[CLS]"), raw.token_to_id("[SEP]")
     raw.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
