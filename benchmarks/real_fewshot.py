@@ -65,6 +65,7 @@ def tuning_config(variant: dict, args: argparse.Namespace) -> PromptTuningConfig
             "max_steps": args.steps,
             "batch_size": args.batch_size,
             "eval_every": args.eval_every,
+            "patience": args.patience,
             "lr": args.lr,
             "seed": args.train_seed,
         }
@@ -98,7 +99,7 @@ def mmd_weighted(args, task, tables, syn) -> tuple:
     """
     config = ReweightConfig.model_validate(args.reweight)
     real = pd.concat([tables[s] for s in config.target_splits], ignore_index=True)
-    embedding = EmbeddingConfig(encoder=args.embedding_encoder)
+    embedding = EmbeddingConfig(encoder=args.embedding_encoder, device=args.device)
     real_emb, syn_emb = (
         embed_texts(example_texts(t, task), config=embedding, cache_dir=args.embedding_cache)
         for t in (real, syn)
@@ -204,11 +205,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, default=PromptTuningConfig().max_steps)
     parser.add_argument("--batch-size", type=int, default=PromptTuningConfig().batch_size)
     parser.add_argument("--eval-every", type=int, default=PromptTuningConfig().eval_every)
+    parser.add_argument(
+        "--patience",
+        type=int,
+        default=PromptTuningConfig().patience,
+        help="stop after N dev evaluations without gain (0: run every step)",
+    )
     parser.add_argument("--lr", type=float, default=PromptTuningConfig().lr)
     parser.add_argument("--prompt-length", type=int, default=PromptTuningConfig().prompt.length)
     parser.add_argument("--train-seed", type=int, default=PromptTuningConfig().seed)
     parser.add_argument("--syn-limit", type=int, default=None, help="subsample the synthetic set")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     parser.add_argument(
         "--reweight",
@@ -233,7 +241,9 @@ def main(argv=None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     task = get_task(args.task)
-    backbone = load_backbone(BackboneConfig(kind=args.kind, model=args.model), task)
+    backbone = load_backbone(
+        BackboneConfig(kind=args.kind, model=args.model, device=args.device), task
+    )
     mmd_stats: dict[str, dict] = {}
     per_seed: dict[int, dict[str, float]] = {}
     for seed in args.seeds:  # the JSON is rewritten after every seed: a long run keeps its part
@@ -248,6 +258,8 @@ def write_payload(args, task, per_seed: dict, mmd_stats: dict) -> dict:
         "task": task.name,
         "model": args.model,
         "steps": args.steps,
+        "patience": args.patience,
+        "device": args.device,
         "results": summarise(per_seed, args.methods),
     }
     if mmd_stats:
