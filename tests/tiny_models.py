@@ -2,8 +2,9 @@
 
 Each builder writes a model + tokenizer folder under ``dir`` and returns its
 path, to be loaded back through the real loading path (``load_backbone``).
-Tokenizers need no download: ByT5 has no vocab file; the GPT-2 and BERT ones
-are trained here on a few sentences with the ``tokenizers`` library.
+Tokenizers need no download: ByT5 has no vocab file; the GPT-2 one is trained
+here on a few sentences with the ``tokenizers`` library, the BERT one's vocabulary
+is built from them (the same ids in every process).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ SENTENCES = [
 ]
 CORPUS = SENTENCES * 4
 SPECIAL_BERT = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+# Words the tests' tables write that SENTENCES lacks: whole tokens, as in a real BERT
+# vocabulary (spelt out letter by letter, "indeed" would outweigh the sentence it ends).
+EXTRA_BERT_WORDS = ["dull", "fun", "indeed", "really"]
 
 
 def _seed() -> None:
@@ -46,16 +50,35 @@ def _bpe_tokenizer():
     )
 
 
+def _wordpiece_vocab(normalizer, pre_tokenizer) -> dict[str, int]:
+    """Specials, every character alone and as a ``##`` suffix, then every word, sorted.
+
+    Built, not trained: ``WordPieceTrainer`` breaks frequency ties in hash order, which
+    differs from process to process, so its vocabulary (and with it the ids, the seeded
+    embedding rows and every tiny-model result) changed from one pytest run to the next.
+    """
+    import string
+
+    texts = [*SENTENCES, *EXTRA_BERT_WORDS]
+    pieces = (pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(t)) for t in texts)
+    words = sorted({word for words in pieces for word, _ in words})
+    chars = sorted(set(string.ascii_lowercase + string.digits + string.punctuation))
+    tokens = [*SPECIAL_BERT, *chars, *(f"##{c}" for c in chars), *words]
+    return {token: i for i, token in enumerate(dict.fromkeys(tokens))}
+
+
 def _wordpiece_tokenizer():
     """Lower-cased WordPiece (BERT style) with ``[CLS] a [SEP] b [SEP]`` pairs."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-    from tokenizers.trainers import WordPieceTrainer
     from transformers import PreTrainedTokenizerFast
 
-    raw = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    raw.normalizer = normalizers.BertNormalizer(lowercase=True)
-    raw.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    raw.train_from_iterator(CORPUS, WordPieceTrainer(vocab_size=300, special_tokens=SPECIAL_BERT))
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    raw = Tokenizer(
+        models.WordPiece(vocab=_wordpiece_vocab(normalizer, pre_tokenizer), unk_token="[UNK]")
+    )
+    raw.normalizer = normalizer
+    raw.pre_tokenizer = pre_tokenizer
     cls, sep = raw.token_to_id("[CLS]"), raw.token_to_id("[SEP]")
     raw.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
@@ -123,6 +146,13 @@ def build_tiny_gpt2(dir: str | Path) -> Path:
 
 
 def _bert_config(vocab_size: int):
+    """2 layers, d=32; weights drawn with std 0.2, not BERT's 0.02.
+
+    At 0.02 a random model's attention is uniform to within a few percent, so a soft prompt
+    shifts every input's embedding alike: it can learn a label bias, hardly the task, and
+    whether a short training run "learns" then hangs on the draw. At 0.2 attention depends
+    on the tokens, and a prompt fits a few labelled rows in a few dozen steps.
+    """
     from transformers import BertConfig
 
     return BertConfig(
@@ -133,11 +163,12 @@ def _bert_config(vocab_size: int):
         intermediate_size=64,
         max_position_embeddings=256,
         pad_token_id=0,
+        initializer_range=0.2,
     )
 
 
 def build_tiny_bert_mlm(dir: str | Path) -> Path:
-    """2-layer BERT masked LM (d=32) with a WordPiece tokenizer trained offline."""
+    """2-layer BERT masked LM (d=32) with a WordPiece tokenizer built offline."""
     from transformers import BertForMaskedLM
 
     _seed()

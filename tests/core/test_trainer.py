@@ -159,8 +159,13 @@ def test_every_strategy_trains_and_selects_on_dev(backbone, strategy):
     "strategy", ["real_only", "syn_only", "real+syn", "real->syn", "syn->real", "paired"]
 )
 def test_training_learns_the_task(backbone, strategy):
-    """The prompt moves the right way: real-set loss down and accuracy up after 6 steps."""
-    cfg = config(strategy=strategy)
+    """The prompt moves the right way: real-set loss down and accuracy up after 30 steps.
+
+    30 steps at lr 0.3 with no early stop: the tiny encoder's loss falls by 0.02 to 0.5 and
+    its accuracy rises by 1 to 3 of 8 rows for every strategy and any model seed tried
+    (0-15), so the outcome is not a lucky draw; with 6 steps at lr 0.05 it was one.
+    """
+    cfg = config(strategy=strategy, max_steps=30, lr=0.3, patience=0)
     prompt = new_prompt(backbone=backbone, config=cfg)
     before = evaluate(backbone=backbone, prompt=prompt(), table=REAL)
     train_prompt(
