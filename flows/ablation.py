@@ -15,7 +15,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows import heartbeats
+from flows import client_tls, heartbeats
 from flows.compare import compare_experiment, publish_comparison
 from flows.tracking_run import flatten, mlflow_run
 from synprompt_core.configs.ablation import AblationConfig
@@ -24,6 +24,7 @@ from tasks import tracking
 from tasks.device_slots import ensure_device_limit
 
 heartbeats.install()  # the grid's flow run too ends without a heartbeat wait
+client_tls.install()  # one CA bundle load per process, not one per API client
 
 
 def make_task_runner(config: AblationConfig):

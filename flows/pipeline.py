@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows import heartbeats
+from flows import client_tls, heartbeats
 from flows.alignment import (
     reweight_synthetic_flow,
     select_demonstrations_flow,
@@ -21,6 +21,7 @@ from tasks.preflight import check_environment
 from tasks.results import find_result, pipeline_key, record_result
 
 heartbeats.install()  # each flow run (stage subflows too) ends without a heartbeat wait
+client_tls.install()  # one CA bundle load per process, not one per API client
 
 
 @flow(name="synprompt-pipeline", log_prints=True)
