@@ -52,8 +52,8 @@ def synprompt_pipeline(config: PipelineConfig) -> dict:
             result = {**record["result"], "cached": True}
             tags["synprompt.cached_from"] = record["run_id"]
             print(f"same config and inputs: reusing the result of MLflow run {record['run_id']}")
-        tracking.set_tags(*parent, tags)
-        tracking.log_metrics(*parent, {k: v for k, v in result.items() if isinstance(v, float)})
+        metrics = {k: v for k, v in result.items() if isinstance(v, float)}
+        tracking.log_batch(*parent, tags=tags, metrics=metrics)
     result.update(tracking_uri=parent[0], run_id=parent[1])
     where = tracking.redact_uri(parent[0])
     print(f"test accuracy {result['test_accuracy']:.2f}%  (MLflow run {parent[1]} at {where})")

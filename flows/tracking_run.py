@@ -22,6 +22,10 @@ def flatten(prefix: str, value) -> dict[str, object]:
     return {prefix: value}
 
 
+# (run id, experiment name) -> experiment id of the runs open in this process
+_OPEN_RUNS: dict[tuple[str, str], str] = {}
+
+
 def prefect_run_id() -> str:
     from prefect.runtime import flow_run
 
@@ -40,9 +44,11 @@ def mlflow_run(
     out = Path(config.tracking.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     uri = parent[0] if parent else tracking.tracking_uri(config.tracking.tracking_uri, str(out))
-    experiment = tracking.ensure_experiment(
-        uri, config.tracking.experiment, str(out / "mlartifacts")
-    )
+    experiment_name = config.tracking.experiment
+    # a stage's run goes where its parent, open in this process, already found it
+    experiment = _OPEN_RUNS.get((parent[1], experiment_name)) if parent else None
+    if experiment is None:
+        experiment = tracking.ensure_experiment(uri, experiment_name, str(out / "mlartifacts"))
     tags = {
         "prefect.flow_run_id": prefect_run_id(),
         "synprompt.code_version": code_version(),
@@ -57,9 +63,10 @@ def mlflow_run(
     run_id = tracking.start_run(
         uri, experiment_id=experiment, name=name, parent_id=parent[1] if parent else None, tags=tags
     )
-    if params:
-        tracking.log_params(uri, run_id, params)
+    _OPEN_RUNS[(run_id, experiment_name)] = experiment
     try:
+        if params:
+            tracking.log_params(uri, run_id, params)
         yield uri, run_id
     except BaseException as err:
         # an interrupt raised inside a store write holds its transaction open for as long
@@ -69,4 +76,6 @@ def mlflow_run(
         reason = str(err) or (doc[0] if doc else "no message")
         tracking.end_run(uri, run_id, failed=True, error=f"{type(err).__name__}: {reason}")
         raise
+    finally:
+        _OPEN_RUNS.pop((run_id, experiment_name), None)
     tracking.end_run(uri, run_id)

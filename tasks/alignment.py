@@ -118,10 +118,9 @@ def select_demonstrations_task(
                 "files": ["demonstrations.parquet", "demonstrations.csv", "demonstrations.md"],
             }
             write_manifest(folder, manifest)
-    tracking.set_tags(uri, run_id, {"cache_key": key, "cached": str(cached).lower()})
     history = [{"step": i, "gp_variance": v} for i, v in enumerate(manifest["variances"])]
-    tracking.log_history(uri, run_id, history)
-    tracking.log_metrics(uri, run_id, manifest["metrics"])
+    tags = {"cache_key": key, "cached": str(cached).lower()}
+    tracking.log_batch(uri, run_id, tags=tags, history=history, metrics=manifest["metrics"])
     for name in manifest["files"]:
         tracking.log_artifact(uri, run_id, folder / name)
     return Ref(path=str((folder / "demonstrations.parquet").resolve()), sha256=manifest["sha256"])
@@ -190,10 +189,8 @@ def reweight_synthetic_task(
             }
             write_manifest(folder, manifest)
     path = folder / "synthetic.parquet"
-    tracking.set_tags(
-        uri, run_id, {"cache_key": key, "cached": str(cached).lower(), "solver": manifest["solver"]}
-    )
-    tracking.log_metrics(uri, run_id, manifest["metrics"])
+    tags = {"cache_key": key, "cached": str(cached).lower(), "solver": manifest["solver"]}
+    tracking.log_batch(uri, run_id, tags=tags, metrics=manifest["metrics"])
     for name in manifest["files"]:
         tracking.log_artifact(uri, run_id, folder / name)
     ref = Ref(path=str(path.resolve()), sha256=manifest["sha256"])

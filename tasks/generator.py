@@ -95,9 +95,13 @@ def tune_generator_task(
             digest = file_digest(folder / GENERATOR_FILE)
             manifest = {"key": key, "sha256": digest, "summary": summary, "files": TUNE_FILES}
             write_manifest(folder, manifest)
-    tracking.set_tags(uri, run_id, {"cache_key": key, "cached": str(cached).lower()})
-    tracking.log_history(uri, run_id, pd.read_csv(folder / "history.csv").to_dict("records"))
-    tracking.log_metrics(uri, run_id, summary_metrics(manifest["summary"]))
+    tracking.log_batch(
+        uri,
+        run_id,
+        tags={"cache_key": key, "cached": str(cached).lower()},
+        history=pd.read_csv(folder / "history.csv").to_dict("records"),
+        metrics=summary_metrics(manifest["summary"]),
+    )
     for name in manifest["files"]:
         tracking.log_artifact(uri, run_id, folder / name)
     return Ref(path=str((folder / GENERATOR_FILE).resolve()), sha256=manifest["sha256"])
@@ -107,8 +111,8 @@ def log_synthetic_stage(run: tuple[str, str], folder: Path, manifest: dict, *, c
     """Log a finished stage that made a synthetic set; return the set's reference."""
     uri, run_id = run
     path = folder / "synthetic.parquet"
-    tracking.set_tags(uri, run_id, {"cache_key": manifest["key"], "cached": str(cached).lower()})
-    tracking.log_metrics(uri, run_id, manifest["metrics"])
+    tags = {"cache_key": manifest["key"], "cached": str(cached).lower()}
+    tracking.log_batch(uri, run_id, tags=tags, metrics=manifest["metrics"])
     for name in manifest["files"]:
         tracking.log_artifact(uri, run_id, folder / name)
     ref = Ref(path=str(path.resolve()), sha256=manifest["sha256"])

@@ -73,9 +73,11 @@ def tune_soft_prompt(config: PipelineConfig, inputs: dict[str, Ref], run: tuple[
         if not cached:
             with device_slot(config.backbone.device):  # a fleet never oversubscribes a device
                 manifest = train_and_write(config, inputs, key, folder, on_step=live)
-    tracking.set_tags(uri, run_id, {"cache_key": key, "cached": str(cached).lower()})
-    live.finish(pd.read_csv(folder / "history.csv").to_dict("records"))
-    tracking.log_metrics(uri, run_id, manifest["summary"])
+    live.finish(
+        pd.read_csv(folder / "history.csv").to_dict("records"),
+        metrics=manifest["summary"],
+        tags={"cache_key": key, "cached": str(cached).lower()},
+    )
     for name in manifest["files"]:
         tracking.log_artifact(uri, run_id, folder / name)
     return {"key": key, "folder": str(folder), "cached": cached, **manifest["summary"]}

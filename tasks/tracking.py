@@ -26,6 +26,7 @@ from synprompt_core.references import Ref
 
 PARAM_LIMIT = 6000
 BATCH = 900
+TAG_BATCH = 100
 
 
 def tracking_uri(configured: str | None, output_dir: str) -> str:
@@ -187,23 +188,42 @@ def log_params(uri: str, run_id: str, params: dict[str, Any]) -> None:
 
 
 def log_metrics(uri: str, run_id: str, metrics: dict[str, float], *, step: int = 0) -> None:
-    now = int(time.time() * 1000)
-    items = [Metric(k, float(v), now, step) for k, v in metrics.items()]
-    client_for(uri).log_batch(run_id, metrics=items, synchronous=True)
+    log_batch(uri, run_id, metrics=metrics, step=step)
 
 
 def log_history(uri: str, run_id: str, history: list[dict[str, float]]) -> None:
     """Log a list of per-step metric dicts (each with a ``step`` key) in batches."""
+    log_batch(uri, run_id, history=history)
+
+
+def log_batch(
+    uri: str,
+    run_id: str,
+    *,
+    tags: dict[str, str] | None = None,
+    metrics: dict[str, float] | None = None,
+    history: list[dict[str, float]] | None = None,
+    step: int = 0,
+) -> None:
+    """Tags, metrics (at ``step``) and per-step history rows (each with a ``step`` key;
+    NaN means not evaluated at that step) in as few store calls as MLflow's batch limits
+    allow: one, unless there are more than ``BATCH`` values. Nothing to log, no call."""
     now = int(time.time() * 1000)
     items = [
         Metric(k, float(v), now, int(row["step"]))
-        for row in history
+        for row in history or ()
         for k, v in row.items()
         if k != "step" and v == v  # NaN: not evaluated at this step
     ]
+    items += [Metric(k, float(v), now, step) for k, v in (metrics or {}).items()]
+    tag_items = [RunTag(key, str(value)) for key, value in (tags or {}).items()]
     client = client_for(uri)
-    for start in range(0, len(items), BATCH):
-        client.log_batch(run_id, metrics=items[start : start + BATCH], synchronous=True)
+    start = 0
+    while start < len(items) or tag_items:  # MLflow: at most 100 tags, 1000 entities a call
+        batch_tags, tag_items = tag_items[:TAG_BATCH], tag_items[TAG_BATCH:]
+        batch = items[start : start + BATCH]
+        client.log_batch(run_id, metrics=batch, tags=batch_tags, synchronous=True)
+        start += BATCH
 
 
 class LiveHistory:
@@ -225,16 +245,27 @@ class LiveHistory:
         self.sent.update(int(row["step"]) for row in self.pending)
         self.pending = []
 
-    def finish(self, history: list[dict[str, float]]) -> None:
+    def finish(
+        self,
+        history: list[dict[str, float]],
+        *,
+        metrics: dict[str, float] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
         """Send what is pending, then every step of ``history`` not sent yet (steps done
-        before a resume, or all of them when the stage came from the cache)."""
-        self.flush()
-        log_history(self.uri, self.run_id, [r for r in history if int(r["step"]) not in self.sent])
+        before a resume, or all of them when the stage came from the cache), with the
+        stage's summary ``metrics`` and ``tags``: one store call for all of it."""
+        pending = {int(row["step"]) for row in self.pending}
+        rows = self.pending + [
+            r for r in history if int(r["step"]) not in self.sent and int(r["step"]) not in pending
+        ]
+        log_batch(self.uri, self.run_id, history=rows, metrics=metrics, tags=tags)
+        self.sent.update(int(row["step"]) for row in rows)
+        self.pending = []
 
 
 def set_tags(uri: str, run_id: str, tags: dict[str, str]) -> None:
-    items = [RunTag(key, str(value)) for key, value in tags.items()]
-    client_for(uri).log_batch(run_id, tags=items, synchronous=True)
+    log_batch(uri, run_id, tags=tags)
 
 
 def log_artifact(uri: str, run_id: str, path: Path, *, folder: str | None = None) -> None:
