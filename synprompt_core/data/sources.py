@@ -8,7 +8,7 @@ import pandas as pd
 
 from synprompt_core.configs.data import SourceConfig
 from synprompt_core.data.hf import read_hf_dataset
-from synprompt_core.data.lmbff import read_lmbff_split
+from synprompt_core.data.lmbff import lmbff_split_path, read_lmbff_split
 from synprompt_core.data.readers import fewgen_path, read_fewgen_json, read_table
 from synprompt_core.task_registry import TaskSpec
 
@@ -26,6 +26,22 @@ def _read_folder_layout(source: SourceConfig, task: TaskSpec, k: int, seed: int)
     if not path.is_file():
         path = fewgen_path(path, task, k=k, seed=seed)
     return read_fewgen_json(path, task)
+
+
+def source_files(source: SourceConfig, task: TaskSpec, *, k: int, seed: int) -> list[Path] | None:
+    """The files ``read_source`` reads for ``source`` (the same path lookup, no reading);
+    None for a Hugging Face dataset, which is not a file of ours to watch.
+
+    Raises what ``read_source`` raises for a split file it cannot find.
+    """
+    if source.format == "hf":
+        return None
+    if source.format == "lmbff":
+        return [lmbff_split_path(source.path, task, k=k, seed=seed, split=source.split)]
+    path = Path(source.path)
+    if source.format == "fewgen" and not path.is_file():
+        path = fewgen_path(path, task, k=k, seed=seed)
+    return [path]
 
 
 def read_source(source: SourceConfig, task: TaskSpec, *, k: int, seed: int) -> pd.DataFrame:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from synprompt_core.configs.data import DataConfig
 from synprompt_core.data.sampling import sample_k_shot
-from synprompt_core.data.sources import read_source
+from synprompt_core.data.sources import read_source, source_files
 
 SPLITS = ("train", "dev", "test")
 
@@ -40,3 +42,18 @@ def read_synthetic(data: DataConfig) -> pd.DataFrame | None:
     if source is None:
         return None
     return read_source(source, data.spec, k=data.k, seed=data.seed)
+
+
+def input_files(data: DataConfig) -> list[Path] | None:
+    """Every file ``read_real_splits`` and ``read_synthetic`` read for ``data``, in order;
+    None when one of them reads something other than plain files (a Hugging Face dataset)."""
+    sources = [data.split_source(split) for split in SPLITS] + [data.synthetic_source()]
+    files: list[Path] = []
+    for source in sources:
+        if source is None:
+            continue
+        found = source_files(source, data.spec, k=data.k, seed=data.seed)
+        if found is None:
+            return None
+        files += found
+    return files

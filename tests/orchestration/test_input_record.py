@@ -1,0 +1,111 @@
+"""load-data skips reading input files unchanged since an earlier run into the same folder,
+and reads again whenever a file, the data config or a stored table is not what it was."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import tasks.data
+from synprompt_core.configs.pipeline import PipelineConfig
+from tasks.data import INPUTS, load_data
+from tests.orchestration.conftest import smoke_config
+
+
+@pytest.fixture
+def config(tmp_path, monkeypatch) -> PipelineConfig:
+    monkeypatch.setattr(tasks.data, "SETTLED_NS", 0)  # files written just now count as settled
+    return PipelineConfig.model_validate(smoke_config(tmp_path, tmp_path / "model"))
+
+
+@pytest.fixture
+def reads(monkeypatch) -> list[str]:
+    """The names of the data configs read through the readers, one per read."""
+    seen: list[str] = []
+    real = tasks.data.read_real_splits
+
+    def counting(data):
+        seen.append(data.task)
+        return real(data)
+
+    monkeypatch.setattr(tasks.data, "read_real_splits", counting)
+    return seen
+
+
+def train_file(tmp_path: Path) -> Path:
+    return tmp_path / "lm-bff" / "SST-2" / "16-13" / "train.tsv"
+
+
+def test_an_unchanged_input_is_not_read_again(config, reads):
+    first = load_data.fn(config)
+    again = load_data.fn(config)
+    assert reads == ["SST-2"]
+    assert again == first and list(again) == list(first)  # same tables, same order
+    assert (Path(config.tracking.output_dir) / "stages" / INPUTS).is_dir()
+
+
+def test_a_rewritten_file_of_the_same_size_and_mtime_is_read_again(config, reads, tmp_path):
+    first = load_data.fn(config)
+    train = train_file(tmp_path)
+    before = train.stat()
+    text = train.read_text()
+    swapped = text.replace("\t1\n", "\tX\n").replace("\t0\n", "\t1\n").replace("\tX\n", "\t0\n")
+    assert swapped != text and len(swapped) == len(text)
+    train.write_text(swapped)
+    os.utime(train, ns=(before.st_atime_ns, before.st_mtime_ns))  # mtime put back: ctime moved
+    again = load_data.fn(config)
+    assert reads == ["SST-2", "SST-2"]
+    assert again["train"].sha256 != first["train"].sha256
+    assert again["dev"] == first["dev"]
+
+
+def test_a_stored_table_gone_or_changed_is_made_again(config, reads):
+    first = load_data.fn(config)
+    Path(first["test"].path).unlink()
+    again = load_data.fn(config)
+    assert reads == ["SST-2", "SST-2"] and again == first
+    assert Path(again["test"].path).is_file()
+
+
+def test_each_data_config_has_its_own_record(config, reads, tmp_path):
+    first = load_data.fn(config)
+    raw = config.model_dump(mode="json")  # the same files, not written again
+    raw["data"]["synthetic"] = {"format": "fewgen", "path": raw["data"]["synthetic_root"]}
+    raw["data"]["synthetic"]["limit"] = 2
+    cut = PipelineConfig.model_validate(raw)
+    assert load_data.fn(cut)["synthetic"].sha256 != first["synthetic"].sha256
+    assert load_data.fn(config) == first and load_data.fn(cut) != first
+    assert reads == ["SST-2", "SST-2"]  # each config read once
+
+
+def test_files_changed_too_recently_are_not_recorded(config, reads, monkeypatch):
+    monkeypatch.setattr(tasks.data, "SETTLED_NS", 10**18)
+    load_data.fn(config)
+    load_data.fn(config)
+    assert reads == ["SST-2", "SST-2"]
+    assert not (Path(config.tracking.output_dir) / "stages" / INPUTS).exists()
+
+
+def test_the_notes_of_the_first_read_are_logged_again(config, reads, monkeypatch):
+    import warnings
+
+    from synprompt_core.data.validation import IntegerLabelsWarning
+
+    real, logged = tasks.data.read_synthetic, []
+
+    def noting(data):
+        warnings.warn(IntegerLabelsWarning("labels read as indices"), stacklevel=1)
+        return real(data)
+
+    class Logger:
+        def info(self, message, *args):
+            logged.append(message % args)
+
+    monkeypatch.setattr(tasks.data, "read_synthetic", noting)
+    monkeypatch.setattr(tasks.data, "get_run_logger", Logger)
+    load_data.fn(config)
+    load_data.fn(config)
+    assert reads == ["SST-2"]
+    assert logged == ["note: labels read as indices"] * 2
