@@ -524,3 +524,25 @@ def test_a_file_in_another_format_than_configured_says_so(tmp_path):
         read_table(tmp_path / "x.jsonl", SST2, format="csv")
     with pytest.raises(DataError, match=r"x.csv: cannot read as parquet .*is `format` right\?"):
         read_table(tmp_path / "x.csv", SST2, format="parquet")
+
+
+def test_input_files_are_the_files_the_readers_read(tmp_path):
+    from synprompt_core.configs.data import DataConfig
+    from synprompt_core.data.splits import input_files
+
+    folder = tmp_path / "lm-bff" / "SST-2" / "16-13"
+    folder.mkdir(parents=True)
+    for split in ("train", "dev", "test"):
+        (folder / f"{split}.tsv").write_text("sentence\tlabel\ngood .\t1\nbad .\t0\n")
+    own = tmp_path / "syn.jsonl"
+    own.write_text('{"text_a": "fine .", "label": 1}\n')
+    data = DataConfig.model_validate(
+        {
+            "task": "SST-2",
+            "data_root": str(tmp_path / "lm-bff"),
+            "synthetic": {"format": "jsonl", "path": str(own)},
+        }
+    )
+    assert input_files(data) == [folder / f"{s}.tsv" for s in ("train", "dev", "test")] + [own]
+    hub = data.model_copy(update={"test": SourceConfig(format="hf", path="glue", split="x")})
+    assert input_files(hub) is None  # a Hugging Face dataset is no file of ours
