@@ -49,7 +49,8 @@ def load_data(config: PipelineConfig) -> dict[str, Ref]:
     identity = input_identity(config.data)
     record_at = stage_path(config.tracking.output_dir, INPUTS, inputs_key(config.data))
     known = read_manifest(record_at) if identity is not None else None
-    if known is not None and known["files"] == identity and stored_intact(known["refs"]):
+    home = Path(config.tracking.output_dir).resolve()
+    if known is not None and known["files"] == identity and stored_intact(known["refs"], home):
         for note in known["notes"]:
             get_run_logger().info("note: %s", note)
         return {name: Ref(path=r["path"], sha256=r["sha256"]) for name, r in known["refs"]}
@@ -107,11 +108,14 @@ def stored_identity(ref: Ref) -> dict[str, int]:
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-def stored_intact(refs: list[list]) -> bool:
-    """Whether each stored table is still the file written (same size and mtime)."""
+def stored_intact(refs: list[list], home: Path) -> bool:
+    """Whether each stored table is still the file written (same size and mtime) in this
+    output folder (not in the one a copied folder's record names)."""
     try:
         return all(
-            stored_identity(Ref(r["path"], r["sha256"])) == {k: r[k] for k in ("size", "mtime_ns")}
+            Path(r["path"]).is_relative_to(home)
+            and stored_identity(Ref(r["path"], r["sha256"]))
+            == {k: r[k] for k in ("size", "mtime_ns")}
             for _, r in refs
         )
     except OSError:

@@ -109,3 +109,16 @@ def test_the_notes_of_the_first_read_are_logged_again(config, reads, monkeypatch
     load_data.fn(config)
     assert reads == ["SST-2"]
     assert logged == ["note: labels read as indices"] * 2
+
+
+def test_a_copied_output_folder_reads_its_inputs_into_itself(config, reads, tmp_path):
+    import shutil
+
+    first = load_data.fn(config)
+    copy = tmp_path / "copy"
+    shutil.copytree(config.tracking.output_dir, copy)  # mtimes kept: the record looks intact
+    tracking = config.tracking.model_copy(update={"output_dir": str(copy)})
+    again = load_data.fn(config.model_copy(update={"tracking": tracking}))
+    assert reads == ["SST-2", "SST-2"]
+    assert all(Path(ref.path).is_relative_to(copy.resolve()) for ref in again.values())
+    assert {k: r.sha256 for k, r in again.items()} == {k: r.sha256 for k, r in first.items()}
