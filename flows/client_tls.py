@@ -7,7 +7,8 @@ its task run in the parent), so every pipeline run paid for two or more bundle l
 against an ``http://`` API that never uses them. :func:`install` hands each new client a
 context built once per set of TLS settings instead: the same verification as Prefect's
 (``PREFECT_API_TLS_INSECURE_SKIP_VERIFY``, ``PREFECT_API_SSL_CERT_FILE``, else certifi's
-bundle). A ``verify`` a caller passes in ``httpx_settings`` is left alone.
+bundle). A client given its own ``verify`` or ``cert`` in ``httpx_settings`` builds its own
+context, as before (httpx loads a client certificate into the context it is handed).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def shared_context() -> ssl.SSLContext:
 def _with_shared_context(init):
     @functools.wraps(init)
     def __init__(self, *args, httpx_settings=None, **kwargs):
-        if "verify" not in (httpx_settings or {}):  # a caller's own choice is kept
+        if not {"verify", "cert"} & set(httpx_settings or {}):  # a caller's own TLS is kept
             httpx_settings = {**(httpx_settings or {}), "verify": shared_context()}
         init(self, *args, httpx_settings=httpx_settings, **kwargs)
 

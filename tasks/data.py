@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import warnings
@@ -49,11 +50,13 @@ def load_data(config: PipelineConfig) -> dict[str, Ref]:
     identity = input_identity(config.data)
     record_at = stage_path(config.tracking.output_dir, INPUTS, inputs_key(config.data))
     known = read_manifest(record_at) if identity is not None else None
-    home = Path(config.tracking.output_dir).resolve()
-    if known is not None and known["files"] == identity and stored_intact(known["refs"], home):
-        for note in known["notes"]:
-            get_run_logger().info("note: %s", note)
-        return {name: Ref(path=r["path"], sha256=r["sha256"]) for name, r in known["refs"]}
+    tables_at = Path(config.tracking.output_dir) / "stages" / "data"
+    if known is not None and known["files"] == identity:
+        stored = stored_refs(known["refs"], tables_at)
+        if stored is not None:
+            for note in known["notes"]:
+                get_run_logger().info("note: %s", note)
+            return stored
     with _WARNINGS, warnings.catch_warnings(record=True) as caught:  # process-wide state
         warnings.simplefilter("always", IntegerLabelsWarning)
         tables = read_real_splits(config.data)
@@ -63,22 +66,37 @@ def load_data(config: PipelineConfig) -> dict[str, Ref]:
         get_run_logger().info("note: %s", note)
     if synthetic is not None:
         tables["synthetic"] = synthetic
-    refs = {}
+    refs, where = {}, {}
     for name, table in tables.items():
         digest = table_digest(table)
         key = cache_key(stage="data", config={}, inputs={name: digest})
         folder = stage_dir(config.tracking.output_dir, "data", key)
         refs[name] = write_table(table, folder / f"{name}.parquet", digest=digest)
+        where[name] = f"{key}/{name}.parquet"  # relative: a moved or linked folder still hits
     unchanged = identity is not None and input_identity(config.data) == identity
     if unchanged and settled(identity, checked):  # [name, ref] pairs: the order is kept
-        stored = [[name, {**ref.as_dict(), **stored_identity(ref)}] for name, ref in refs.items()]
+        stored = [
+            [name, {"rel": where[name], "sha256": ref.sha256, **stored_identity(Path(ref.path))}]
+            for name, ref in refs.items()
+        ]
         record_at.mkdir(parents=True, exist_ok=True)
         write_manifest(record_at, {"files": identity, "refs": stored, "notes": notes})
     return refs
 
 
 def inputs_key(data: DataConfig) -> str:
-    return cache_key(stage=INPUTS, config=data.model_dump(mode="json"), inputs={})
+    """The record's key: the data config, the code version and the versions of the
+    libraries that parse and sample the files (an upgrade reads them again)."""
+    import numpy
+    import pyarrow
+
+    libraries = {
+        "pandas": pd.__version__,
+        "numpy": numpy.__version__,
+        "pyarrow": pyarrow.__version__,
+    }
+    config = {"data": data.model_dump(mode="json"), "libraries": libraries}
+    return cache_key(stage=INPUTS, config=config, inputs={})
 
 
 def input_identity(data: DataConfig) -> list[list] | None:
@@ -94,7 +112,10 @@ def input_identity(data: DataConfig) -> list[list] | None:
 
 
 def file_identity(path: Path) -> list:
-    st = path.stat()
+    """Opened, then stat-ed: on NFS an open revalidates the attributes a bare stat may
+    answer from a cache up to a minute old."""
+    with open(path, "rb") as handle:
+        st = os.fstat(handle.fileno())
     return [str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
 
 
@@ -103,23 +124,25 @@ def settled(identity: list[list], checked: int) -> bool:
     return all(checked - max(mtime, ctime) > SETTLED_NS for *_, mtime, ctime in identity)
 
 
-def stored_identity(ref: Ref) -> dict[str, int]:
-    stat = Path(ref.path).stat()
+def stored_identity(path: Path) -> dict[str, int]:
+    stat = path.stat()
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-def stored_intact(refs: list[list], home: Path) -> bool:
-    """Whether each stored table is still the file written (same size and mtime) in this
-    output folder (not in the one a copied folder's record names)."""
+def stored_refs(refs: list[list], tables_at: Path) -> dict[str, Ref] | None:
+    """The recorded tables, found under this output folder's ``stages/data`` (a copied
+    folder uses its own copies), or None unless each is still the file written (same size
+    and mtime)."""
+    found = {}
     try:
-        return all(
-            Path(r["path"]).is_relative_to(home)
-            and stored_identity(Ref(r["path"], r["sha256"]))
-            == {k: r[k] for k in ("size", "mtime_ns")}
-            for _, r in refs
-        )
-    except OSError:
-        return False
+        for name, r in refs:
+            path = tables_at / r["rel"]
+            if stored_identity(path) != {k: r[k] for k in ("size", "mtime_ns")}:
+                return None
+            found[name] = Ref(path=str(path.resolve()), sha256=r["sha256"])
+    except (OSError, KeyError):  # gone, or a record of another layout
+        return None
+    return found
 
 
 @task(name="join-tables", cache_policy=NO_CACHE)

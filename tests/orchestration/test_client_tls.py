@@ -41,8 +41,45 @@ def test_insecure_setting_gets_its_own_unverified_context():
     assert verify_of(SyncPrefectClient(API)).verify_mode == ssl.CERT_REQUIRED
 
 
-def test_a_callers_own_verify_is_kept():
+def self_signed(folder) -> tuple[str, str]:
+    """A throwaway certificate and key (cryptography, a dependency of mlflow)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "synprompt-test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "client.pem", folder / "client.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_path), str(key_path)
+
+
+def test_a_client_certificate_never_reaches_the_shared_context(tmp_path):
+    """httpx loads a client certificate into the context it is given: handed the shared
+    one, every later client of the process would present that certificate."""
     assert client_tls.install()
-    own = ssl.create_default_context()
-    client = SyncPrefectClient(API, httpx_settings={"verify": own})
-    assert verify_of(client) is own
+    with_cert = SyncPrefectClient(API, httpx_settings={"cert": self_signed(tmp_path)})
+    shared = client_tls.shared_context()
+    assert verify_of(with_cert) is not shared
+    assert verify_of(SyncPrefectClient(API)) is shared

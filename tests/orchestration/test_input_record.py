@@ -67,6 +67,38 @@ def test_a_stored_table_gone_or_changed_is_made_again(config, reads):
     again = load_data.fn(config)
     assert reads == ["SST-2", "SST-2"] and again == first
     assert Path(again["test"].path).is_file()
+    stored = Path(first["dev"].path)
+    os.utime(stored, ns=(stored.stat().st_atime_ns, stored.stat().st_mtime_ns + 10**9))
+    assert load_data.fn(config) == first
+    assert reads == ["SST-2"] * 3
+
+
+def test_stored_tables_on_a_linked_folder_are_found(config, reads, tmp_path):
+    """``stages/`` linked to another disk (big outputs): the record still hits."""
+    elsewhere = tmp_path / "big-disk"
+    elsewhere.mkdir()
+    out = Path(config.tracking.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "stages").symlink_to(elsewhere, target_is_directory=True)
+    first = load_data.fn(config)
+    assert load_data.fn(config) == first
+    assert reads == ["SST-2"]
+
+
+def test_a_file_edited_while_it_is_read_is_not_recorded(config, monkeypatch, tmp_path):
+    real, seen = tasks.data.read_real_splits, []
+
+    def editing(data):
+        seen.append(data.task)
+        tables = real(data)
+        train = train_file(tmp_path)
+        train.write_text(train.read_text())  # same bytes; its mtime and ctime move on
+        return tables
+
+    monkeypatch.setattr(tasks.data, "read_real_splits", editing)
+    load_data.fn(config)
+    load_data.fn(config)
+    assert seen == ["SST-2", "SST-2"]
 
 
 def test_each_data_config_has_its_own_record(config, reads, tmp_path):
@@ -111,7 +143,7 @@ def test_the_notes_of_the_first_read_are_logged_again(config, reads, monkeypatch
     assert logged == ["note: labels read as indices"] * 2
 
 
-def test_a_copied_output_folder_reads_its_inputs_into_itself(config, reads, tmp_path):
+def test_a_copied_output_folder_uses_its_own_stored_tables(config, reads, tmp_path):
     import shutil
 
     first = load_data.fn(config)
@@ -119,6 +151,6 @@ def test_a_copied_output_folder_reads_its_inputs_into_itself(config, reads, tmp_
     shutil.copytree(config.tracking.output_dir, copy)  # mtimes kept: the record looks intact
     tracking = config.tracking.model_copy(update={"output_dir": str(copy)})
     again = load_data.fn(config.model_copy(update={"tracking": tracking}))
-    assert reads == ["SST-2", "SST-2"]
+    assert reads == ["SST-2"]  # the record names its tables relative to its own folder
     assert all(Path(ref.path).is_relative_to(copy.resolve()) for ref in again.values())
     assert {k: r.sha256 for k, r in again.items()} == {k: r.sha256 for k, r in first.items()}

@@ -29,12 +29,16 @@ def test_a_failed_run_records_its_error_even_without_a_message(tmp_path, error, 
     assert run.info.status == "FAILED" and run.data.tags["error"] == tag
 
 
-def test_a_stage_run_joins_its_parents_experiment_and_forgets_it_when_closed(tmp_path):
+def test_a_stage_run_joins_its_parents_experiment_and_forgets_it_when_closed(tmp_path, monkeypatch):
     from flows import tracking_run
+    from tasks import tracking
 
     config = PipelineConfig.model_validate(smoke_config(tmp_path, tmp_path / "model"))
+    lookups, real = [], tracking.ensure_experiment
+    monkeypatch.setattr(tracking, "ensure_experiment", lambda *a: lookups.append(a) or real(*a))
     with mlflow_run(config, name="pipeline") as parent:
         with mlflow_run(config, name="stage", parent=parent) as (uri, child):
+            assert len(lookups) == 1  # the stage took its parent's experiment id
             client = MlflowClient(uri)
             experiment = client.get_experiment_by_name(config.tracking.experiment)
             assert client.get_run(child).info.experiment_id == experiment.experiment_id
