@@ -96,7 +96,7 @@ def ablation_flow(config: AblationConfig) -> dict:
     )
     params = flatten("ablation", config.model_dump(mode="json", exclude={"base"}))
     with mlflow_run(base, name=f"{config.name}-grid", params=params) as parent:
-        tracking.set_tags(*parent, {"synprompt.stage": "ablation"})
+        tracking.log_batch(*parent, tags={"synprompt.stage": "ablation"})
         print(f"{len(cells)} grid cells on the {config.runner} runner, devices {sorted(devices)}")
         results = run_grid.with_options(task_runner=make_task_runner(config))(cells)
         out = Path(config.base.tracking.output_dir) / "ablations" / parent[1]

@@ -109,7 +109,7 @@ def synthesize_task(config: PipelineConfig, demonstrations: Ref, run: tuple[str,
             write_report(parses, folder / "parses")
             if len(rows) == 0:
                 tracking.log_artifact(uri, run_id, folder / "parses.csv")
-                tracking.log_metrics(uri, run_id, result.counts)
+                tracking.log_batch(uri, run_id, metrics=result.counts)
                 raise ValueError(
                     f"latent-attribute generation parsed no example from {len(parses)} "
                     f"completions of {gen.model!r}; raw outputs: {folder / 'parses.csv'}"

@@ -187,15 +187,6 @@ def log_params(uri: str, run_id: str, params: dict[str, Any]) -> None:
         client.log_batch(run_id, params=items[start : start + 100], synchronous=True)
 
 
-def log_metrics(uri: str, run_id: str, metrics: dict[str, float], *, step: int = 0) -> None:
-    log_batch(uri, run_id, metrics=metrics, step=step)
-
-
-def log_history(uri: str, run_id: str, history: list[dict[str, float]]) -> None:
-    """Log a list of per-step metric dicts (each with a ``step`` key) in batches."""
-    log_batch(uri, run_id, history=history)
-
-
 def log_batch(
     uri: str,
     run_id: str,
@@ -241,7 +232,7 @@ class LiveHistory:
             self.flush()
 
     def flush(self) -> None:
-        log_history(self.uri, self.run_id, self.pending)
+        log_batch(self.uri, self.run_id, history=self.pending)
         self.sent.update(int(row["step"]) for row in self.pending)
         self.pending = []
 
@@ -262,10 +253,6 @@ class LiveHistory:
         log_batch(self.uri, self.run_id, history=rows, metrics=metrics, tags=tags)
         self.sent.update(int(row["step"]) for row in rows)
         self.pending = []
-
-
-def set_tags(uri: str, run_id: str, tags: dict[str, str]) -> None:
-    log_batch(uri, run_id, tags=tags)
 
 
 def log_artifact(uri: str, run_id: str, path: Path, *, folder: str | None = None) -> None:

@@ -65,7 +65,7 @@ def test_sigint_during_mlflow_writes_leaves_the_store_usable(tmp_path):
         for block in range(1_000):
             train_step()
             rows = [{"step": block * 300 + i, "loss": 1.0, "accuracy": 0.5} for i in range(300)]
-            tracking.log_history(uri, run_id, rows)
+            tracking.log_batch(uri, run_id, history=rows)
     assert caught.value.exit_code == 128 + signal.SIGINT
     assert not in_database_call(caught.traceback[-1].frame.raw)
     started = time.monotonic()
