@@ -54,7 +54,7 @@ def test_alignment_stages_run_as_finished_children(finished):
     assert all(run.info.status == "FINISHED" for run in runs.values())
 
 
-def test_selection_logs_variances_and_the_demonstrations_table(finished):
+def test_selection_logs_variances_and_the_demonstrations_table(finished, tmp_path):
     _, result, client = finished
     run = children(client, result["run_id"])["select_demonstrations"]
     assert run.data.metrics["n_selected"] == 2
@@ -62,7 +62,9 @@ def test_selection_logs_variances_and_the_demonstrations_table(finished):
     assert len(variances) == 2 and all(0.0 <= m.value <= 1.0 for m in variances)
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"demonstrations.parquet", "demonstrations.csv", "demonstrations.md"} <= names
-    table = pd.read_parquet(client.download_artifacts(run.info.run_id, "demonstrations.parquet"))
+    table = pd.read_parquet(
+        client.download_artifacts(run.info.run_id, "demonstrations.parquet", str(tmp_path))
+    )
     assert sorted(table["pick"].unique()) == [0, 1]
     assert set(table["label"]) == {0, 1}  # budget split evenly over the labels
 
@@ -157,11 +159,11 @@ class ScriptedLLM:
         ]
 
 
-def test_synthesis_writes_auditable_rows_from_the_chosen_clusters(finished, monkeypatch):
+def test_synthesis_writes_auditable_rows_from_the_chosen_clusters(finished, monkeypatch, tmp_path):
     config, result, client = finished
     monkeypatch.setattr("tasks.synthesis.load_generator", lambda config: ScriptedLLM())
     select = children(client, result["run_id"])["select_demonstrations"]
-    local = client.download_artifacts(select.info.run_id, "demonstrations.parquet")
+    local = client.download_artifacts(select.info.run_id, "demonstrations.parquet", str(tmp_path))
     demos = Ref(path=local, sha256=file_digest(Path(local)))
     ref = synthesize_flow(config, demos, (result["tracking_uri"], result["run_id"]))
     rows = pd.read_parquet(ref.path)

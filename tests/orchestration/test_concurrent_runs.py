@@ -79,7 +79,7 @@ def test_all_four_finish_in_one_store(runs):
     assert len(every) == 8 and all(r.info.status == "FINISHED" for r in every)
 
 
-def test_each_run_holds_only_its_own_children_and_artifacts(runs):
+def test_each_run_holds_only_its_own_children_and_artifacts(runs, tmp_path):
     ids, out = runs
     seen_artifact_uris = set()
     for strategy, (run_id, uri) in ids.items():
@@ -99,12 +99,18 @@ def test_each_run_holds_only_its_own_children_and_artifacts(runs):
             "results.csv",
             "results.md",
         }
-        table = pd.read_csv(client.download_artifacts(child.info.run_id, "results.csv"))
+        fetched = tmp_path / child.info.run_id  # not a fresh folder under /tmp per download
+        fetched.mkdir()
+        table = pd.read_csv(
+            client.download_artifacts(child.info.run_id, "results.csv", str(fetched))
+        )
         assert set(table["method"]) - {"zero_shot"} == {STRATEGIES[strategy]}
         stage = out / "stages" / "prompt_tuning" / child.data.tags["cache_key"]
         for name in names:  # byte for byte the files of this run's own stage
-            local = Path(client.download_artifacts(child.info.run_id, name))
+            local = Path(client.download_artifacts(child.info.run_id, name, str(fetched)))
             assert local.read_bytes() == (stage / name).read_bytes(), (strategy, name)
         others = {STRATEGIES[s] for s in STRATEGIES if s != strategy}
-        markdown = Path(client.download_artifacts(child.info.run_id, "results.md")).read_text()
+        markdown = Path(
+            client.download_artifacts(child.info.run_id, "results.md", str(fetched))
+        ).read_text()
         assert not [m for m in others if f"| {m} " in markdown]

@@ -61,7 +61,7 @@ def test_parent_and_child_runs_are_finished_with_metrics(finished):
     assert len(client.get_metric_history(child.info.run_id, "dev_accuracy")) == 2
 
 
-def test_child_run_holds_prompt_tables_plot_and_datasets(finished):
+def test_child_run_holds_prompt_tables_plot_and_datasets(finished, tmp_path):
     _, result = finished
     client = MlflowClient(result["tracking_uri"])
     parent = client.get_run(result["run_id"])
@@ -72,7 +72,7 @@ def test_child_run_holds_prompt_tables_plot_and_datasets(finished):
     assert EXPECTED_ARTIFACTS <= names
     inputs = {d.dataset.name for d in child.inputs.dataset_inputs}
     assert {"train", "dev", "test", "synthetic"} <= inputs
-    local = client.download_artifacts(child.info.run_id, "results.md")
+    local = client.download_artifacts(child.info.run_id, "results.md", str(tmp_path))
     assert "paired+surgery" in open(local).read()
 
 

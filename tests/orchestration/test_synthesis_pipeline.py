@@ -145,7 +145,9 @@ def test_a_strategy_needing_synthetic_data_is_valid_with_generation_alone(finish
         PipelineConfig.model_validate(raw)
 
 
-def test_synthesize_runs_as_a_finished_child_and_counts_parse_failures(finished, llm_server):
+def test_synthesize_runs_as_a_finished_child_and_counts_parse_failures(
+    finished, llm_server, tmp_path
+):
     _, result, client, key, _, _ = finished
     runs = children(client, result["run_id"])
     assert {"select_demonstrations", "synthesize", "reweight_synthetic", "prompt_tuning"} <= set(
@@ -156,7 +158,7 @@ def test_synthesize_runs_as_a_finished_child_and_counts_parse_failures(finished,
     assert metrics["outputs"] == 4 and metrics["failed"] == 2 and metrics["examples"] == 4
     assert metrics["attribute_failures"] == 0
     parses = pd.read_csv(
-        client.download_artifacts(runs["synthesize"].info.run_id, "parses.csv"),
+        client.download_artifacts(runs["synthesize"].info.run_id, "parses.csv", str(tmp_path)),
         keep_default_na=False,
     )
     assert parses["ok"].tolist() == [True, False, True, False]
