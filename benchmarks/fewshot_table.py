@@ -20,10 +20,37 @@ from real_fewshot import DEFAULT_METHODS, VARIANTS
 ORDER = [*DEFAULT_METHODS, *(name for name in VARIANTS if name not in DEFAULT_METHODS)]
 
 
-def merge(payloads: list[dict]) -> dict:
+# what makes two runs comparable: a table mixes no budgets, models or protocols
+SETTINGS = ("model", "kind", "k", "steps", "patience", "eval_every", "batch_size", "lr",
+            "prompt_length", "train_seed", "syn_limit", "synthetic_root")  # fmt: skip
+
+
+def common_settings(payloads: list[dict], names: list[str]) -> dict:
+    """The settings every file agrees on; ``SystemExit`` naming both files if two differ.
+
+    A file written before a setting was recorded says nothing about it and agrees with any.
+    """
+    settings: dict[str, tuple[object, str]] = {}
+    for payload, name in zip(payloads, names, strict=True):
+        for key in SETTINGS:
+            if key not in payload:
+                continue
+            value = payload[key]
+            if key in settings and settings[key][0] != value:
+                raise SystemExit(
+                    f"{name} has {key}={value!r} but {settings[key][1]} has "
+                    f"{key}={settings[key][0]!r}: one table, one protocol"
+                )
+            settings.setdefault(key, (value, name))
+    return {key: value for key, (value, _) in settings.items()}
+
+
+def merge(payloads: list[dict], names: list[str] | None = None) -> dict:
+    names = names or [f"file {i + 1}" for i in range(len(payloads))]
     tasks = {p["task"] for p in payloads}
     if len(tasks) != 1:
         raise SystemExit(f"one task per table, got {sorted(tasks)}")
+    settings = common_settings(payloads, names)
     per_seed: dict[str, dict[str, float]] = {}
     for payload in payloads:
         for name, row in payload["results"].items():
@@ -33,7 +60,7 @@ def merge(payloads: list[dict]) -> dict:
         values = per_seed[name]
         arr = np.array(list(values.values()))
         results[name] = {"mean": float(arr.mean()), "std": float(arr.std()), "per_seed": values}
-    return {"task": tasks.pop(), "results": results}
+    return {"task": tasks.pop(), **settings, "results": results}
 
 
 def markdown(merged: dict) -> str:
@@ -62,7 +89,7 @@ def main() -> None:
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--json", type=Path, help="write the merged results here")
     args = parser.parse_args()
-    merged = merge([json.loads(f.read_text()) for f in args.files])
+    merged = merge([json.loads(f.read_text()) for f in args.files], [str(f) for f in args.files])
     print(f"**{merged['task']}**\n\n{markdown(merged)}")
     if args.json:
         args.json.write_text(json.dumps(merged, indent=2))
