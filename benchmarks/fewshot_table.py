@@ -2,7 +2,9 @@
 
 Runs of different methods (or seeds) on the same task merge cell by cell; a later file
 wins where two give the same method and seed. The last column compares each method with
-``real_only`` on the seeds both have. Example:
+``real_only`` on the seeds both have. A task whose metric is not accuracy (F1 for MRPC and
+QQP, MCC for CoLA) gets a second table of that metric, from the files that carry it.
+Example:
 
     python benchmarks/fewshot_table.py sst2.json sst2_mmd.json --json merged.json
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -50,36 +53,58 @@ def merge(payloads: list[dict], names: list[str] | None = None) -> dict:
     tasks = {p["task"] for p in payloads}
     if len(tasks) != 1:
         raise SystemExit(f"one task per table, got {sorted(tasks)}")
+    metrics = {p["metric"] for p in payloads if "metric" in p}  # older files name none
+    if len(metrics) > 1:
+        raise SystemExit(f"one metric per task, got {sorted(metrics)}")
     settings = common_settings(payloads, names)
-    per_seed: dict[str, dict[str, float]] = {}
-    for payload in payloads:
-        for name, row in payload["results"].items():
-            per_seed.setdefault(name, {}).update(row["per_seed"])
-    results = {}
-    for name in sorted(per_seed, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER)):
-        values = per_seed[name]
-        arr = np.array(list(values.values()))
-        results[name] = {"mean": float(arr.mean()), "std": float(arr.std()), "per_seed": values}
-    return {"task": tasks.pop(), **settings, "results": results}
+    merged: dict = {"task": tasks.pop(), **settings, "results": {}}
+    if metrics:
+        merged["metric"] = metrics.pop()
+        older = sum("metric" not in p for p in payloads)
+        if older and merged["metric"] != "accuracy":
+            print(
+                f"note: {older} file(s) predate task metrics: their arms were selected on dev "
+                f"accuracy, the others on dev {merged['metric']}",
+                file=sys.stderr,
+            )
+    for prefix in ("", "metric_"):  # test accuracy, then the task's metric where logged
+        per_seed: dict[str, dict[str, float]] = {}
+        for payload in payloads:
+            for name, row in payload["results"].items():
+                if f"{prefix}per_seed" in row:
+                    per_seed.setdefault(name, {}).update(row[f"{prefix}per_seed"])
+        for name in sorted(per_seed, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER)):
+            values = per_seed[name]
+            arr = np.array(list(values.values()))
+            merged["results"].setdefault(name, {}).update(
+                {
+                    f"{prefix}mean": float(arr.mean()),
+                    f"{prefix}std": float(arr.std()),
+                    f"{prefix}per_seed": values,
+                }
+            )
+    return merged
 
 
-def markdown(merged: dict) -> str:
-    results = merged["results"]
-    seeds = sorted({s for row in results.values() for s in row["per_seed"]}, key=int)
-    base = results.get("real_only", {}).get("per_seed", {})
+def markdown(merged: dict, prefix: str = "") -> str:
+    """The table of test accuracy (``prefix=""``) or of the task's metric (``"metric_"``)."""
+    results = {n: r for n, r in merged["results"].items() if f"{prefix}per_seed" in r}
+    seeds = sorted({s for row in results.values() for s in row[f"{prefix}per_seed"]}, key=int)
+    base = results.get("real_only", {}).get(f"{prefix}per_seed", {})
     lines = [
         "| method | " + " | ".join(f"seed {s}" for s in seeds)
         + " | mean ± std (n) | vs real_only, same seeds |",
         "|---" * (len(seeds) + 3) + "|",
     ]  # fmt: skip
     for name, row in results.items():
-        cells = [f"{row['per_seed'][s]:.2f}" if s in row["per_seed"] else "" for s in seeds]
-        shared = [s for s in row["per_seed"] if s in base]
+        scores = row[f"{prefix}per_seed"]
+        cells = [f"{scores[s]:.2f}" if s in scores else "" for s in seeds]
+        shared = [s for s in scores if s in base]
         delta = ""
         if name != "real_only" and shared:
-            diff = np.mean([row["per_seed"][s] - base[s] for s in shared])
+            diff = np.mean([scores[s] - base[s] for s in shared])
             delta = f"{diff:+.2f}"
-        summary = f"{row['mean']:.2f} ± {row['std']:.2f} ({len(row['per_seed'])})"
+        summary = f"{row[f'{prefix}mean']:.2f} ± {row[f'{prefix}std']:.2f} ({len(scores)})"
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {summary} | {delta} |")
     return "\n".join(lines)
 
@@ -90,7 +115,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the merged results here")
     args = parser.parse_args()
     merged = merge([json.loads(f.read_text()) for f in args.files], [str(f) for f in args.files])
-    print(f"**{merged['task']}**\n\n{markdown(merged)}")
+    print(f"**{merged['task']}** (test accuracy)\n\n{markdown(merged)}")
+    if any("metric_per_seed" in row for row in merged["results"].values()):
+        title = f"**{merged['task']}** (test {merged['metric']})"
+        print(f"\n{title}\n\n{markdown(merged, 'metric_')}")
     if args.json:
         args.json.write_text(json.dumps(merged, indent=2))
 

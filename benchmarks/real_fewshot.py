@@ -2,9 +2,10 @@
 
 Runs zero-shot and the DawGen data-combination ablations (same budgets for all) on a
 frozen backbone (MiniLM sentence encoder by default) and prints mean ± std test
-accuracy over the seeds. ``paired+surgery+mmd`` trains paired+surgery with SynAlign's
-MMD weights on the synthetic set (MiniLM embeddings, default ReweightConfig; computed
-once per seed). Example:
+accuracy over the seeds, with the task's own metric beside it where that is not
+accuracy (LM-BFF: F1 for MRPC and QQP, MCC x100 for CoLA; dev selection uses it).
+``paired+surgery+mmd`` trains paired+surgery with SynAlign's MMD weights on the
+synthetic set (MiniLM embeddings, default ReweightConfig; computed once per seed). Example:
 
     python benchmarks/real_fewshot.py --task SST-2 --data-root ../shared/data/lm-bff \
         --synthetic-root ../shared/data/fewgen --seeds 13 21 42 87 100 --json sst2.json
@@ -32,7 +33,7 @@ from synprompt_core.configs.backbone import BackboneConfig  # noqa: E402
 from synprompt_core.configs.prompt_tuning import PromptTuningConfig  # noqa: E402
 from synprompt_core.data import fewgen_path, read_fewgen_json, read_lmbff_split  # noqa: E402
 from synprompt_core.task_registry import get_task  # noqa: E402
-from synprompt_core.training.evaluation import evaluate  # noqa: E402
+from synprompt_core.training.evaluation import EvalResult, evaluate  # noqa: E402
 from synprompt_core.training.run import run_prompt_tuning  # noqa: E402
 
 VARIANTS = {
@@ -124,7 +125,12 @@ def mmd_weighted(args, task, tables, syn) -> tuple:
     return table, stats
 
 
-def run_seed(args, backbone, task, seed, names, mmd_stats=None) -> dict[str, float]:
+def percent_scores(result: EvalResult) -> dict[str, float]:
+    """Test accuracy and the task's own metric of one arm, x100."""
+    return {"accuracy": 100 * result.accuracy, "metric": 100 * result.primary}
+
+
+def run_seed(args, backbone, task, seed, names, mmd_stats=None) -> dict[str, dict[str, float]]:
     tables, syn = load_split_tables(args, task, seed)
     weighted = None
     if any(VARIANTS.get(name, {}).get("mmd") for name in names):
@@ -136,12 +142,14 @@ def run_seed(args, backbone, task, seed, names, mmd_stats=None) -> dict[str, flo
             f"ESS {stats['ess']:.0f}/{stats['n_synthetic']}",
             flush=True,
         )
+    own = "" if task.metric == "accuracy" else f" {task.metric} "
     scores = {}
     if "zero_shot" in names:
-        scores["zero_shot"] = (
-            100 * evaluate(backbone=backbone, prompt=None, table=tables["test"]).accuracy
+        scores["zero_shot"] = percent_scores(
+            evaluate(backbone=backbone, prompt=None, table=tables["test"])
         )
-        print(f"  seed {seed} {'zero_shot':<20} {scores['zero_shot']:6.2f}", flush=True)
+        line = f"  seed {seed} {'zero_shot':<20} {scores['zero_shot']['accuracy']:6.2f}"
+        print(line + (f"{own}{scores['zero_shot']['metric']:6.2f}" if own else ""), flush=True)
     for name in names:
         if name == "zero_shot":
             continue
@@ -156,36 +164,54 @@ def run_seed(args, backbone, task, seed, names, mmd_stats=None) -> dict[str, flo
             zero_shot=False,
             progress=False,
         )
-        scores[name] = 100 * outcome.test.accuracy
+        scores[name] = percent_scores(outcome.test)
+        metric = f"{own}{scores[name]['metric']:6.2f}" if own else ""
         print(
-            f"  seed {seed} {name:<20} {scores[name]:6.2f}  "
+            f"  seed {seed} {name:<20} {scores[name]['accuracy']:6.2f}{metric}  "
             f"(best step {outcome.train.best_step}, {time.perf_counter() - start:.0f}s)",
             flush=True,
         )
     return scores
 
 
-def summarise(per_seed: dict[int, dict[str, float]], names: list[str]) -> dict:
+def score_columns(metric: str) -> dict[str, str]:
+    """JSON key prefix -> score of ``percent_scores``: accuracy, then the task's metric."""
+    return {"": "accuracy", **({"metric_": "metric"} if metric != "accuracy" else {})}
+
+
+def summarise(per_seed: dict[int, dict[str, dict[str, float]]], names: list[str], metric: str):
+    """Per method: ``mean``/``std``/``per_seed`` of test accuracy (%), and where the task's
+    metric is not accuracy the same of it as ``metric_mean``/``metric_std``/``metric_per_seed``.
+    """
     results = {}
     for name in names:
-        values = {str(seed): scores[name] for seed, scores in per_seed.items()}
-        arr = np.array(list(values.values()))
-        results[name] = {
-            "mean": float(arr.mean()),
-            "std": float(arr.std(ddof=0)),
-            "per_seed": values,
-        }
+        results[name] = {}
+        for prefix, score in score_columns(metric).items():
+            values = {str(seed): scores[name][score] for seed, scores in per_seed.items()}
+            arr = np.array(list(values.values()))
+            results[name][f"{prefix}mean"] = float(arr.mean())
+            results[name][f"{prefix}std"] = float(arr.std(ddof=0))
+            results[name][f"{prefix}per_seed"] = values
     return results
 
 
-def print_table(task_name: str, results: dict) -> None:
-    base = results.get("real_only", {}).get("mean")
+def print_table(task_name: str, results: dict, metric: str = "accuracy") -> None:
+    base = results.get("real_only")
     seeds = len(next(iter(results.values()))["per_seed"])
-    print(f"\n{task_name}: test accuracy (%) over {seeds} seeds")
-    print(f"{'method':<22} {'mean ± std':>14} {'vs real_only':>13}")
+    columns = dict(zip(score_columns(metric), ("accuracy", metric), strict=False))
+    scale = "%; MCC x100" if metric == "mcc" else "%"
+    print(f"\n{task_name}: test {' and '.join(columns.values())} ({scale}) over {seeds} seeds")
+    header = "".join(
+        f" {name + ' mean ± std':>19} {'vs real_only':>13}" for name in columns.values()
+    )
+    print(f"{'method':<22}{header}")
     for name, row in results.items():
-        delta = "" if base is None else f"{row['mean'] - base:+.2f}"
-        print(f"{name:<22} {row['mean']:6.2f} ± {row['std']:5.2f} {delta:>13}")
+        cells = ""
+        for prefix in columns:
+            mean, std = row[f"{prefix}mean"], row[f"{prefix}std"]
+            delta = "" if base is None else f"{mean - base[f'{prefix}mean']:+.2f}"
+            cells += f" {mean:10.2f} ± {std:5.2f} {delta:>13}"
+        print(f"{name:<22}{cells}")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -245,22 +271,26 @@ def main(argv=None) -> dict:
         BackboneConfig(kind=args.kind, model=args.model, device=args.device), task
     )
     mmd_stats: dict[str, dict] = {}
-    per_seed: dict[int, dict[str, float]] = {}
+    per_seed: dict[int, dict[str, dict[str, float]]] = {}
     for seed in args.seeds:  # the JSON is rewritten after every seed: a long run keeps its part
         per_seed[seed] = run_seed(args, backbone, task, seed, args.methods, mmd_stats)
         payload = write_payload(args, task, per_seed, mmd_stats)
-    print_table(task.name, payload["results"])
+    print_table(task.name, payload["results"], task.metric)
     return payload
 
 
 def write_payload(args, task, per_seed: dict, mmd_stats: dict) -> dict:
+    """The JSON of a run: per method, ``mean``/``std``/``per_seed`` test accuracy (%) and,
+    where the task's ``metric`` is not accuracy, ``metric_mean``/``metric_std``/
+    ``metric_per_seed`` of it."""
     payload = {
         "task": task.name,
+        "metric": task.metric,
         "model": args.model,
         "steps": args.steps,
         "patience": args.patience,
         "device": args.device,
-        "results": summarise(per_seed, args.methods),
+        "results": summarise(per_seed, args.methods, task.metric),
     }
     if mmd_stats:
         payload["mmd"] = mmd_stats

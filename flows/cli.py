@@ -139,6 +139,9 @@ def run(
         typer.echo(f"zero-shot test accuracy: {result['zero_shot_test_accuracy']:.2f}%")
     typer.secho(f"test accuracy: {result['test_accuracy']:.2f}%", fg=typer.colors.GREEN, bold=True)
     typer.echo(f"test macro-F1: {result['test_macro_f1']:.2f}%")
+    metric = cfg.data.spec.metric
+    if metric != "accuracy":  # the task's own metric (LM-BFF), the one dev selection used
+        typer.echo(f"test {metric} ({cfg.data.task}'s metric): {result[f'test_{metric}']:.2f}")
     from tasks.tracking import redact_uri
 
     store = redact_uri(result["tracking_uri"])
@@ -213,7 +216,13 @@ def compare(
     out: Annotated[Path, typer.Option(help="Folder for comparison.{csv,md,png}")] = Path(
         "comparison"
     ),
-    metric: Annotated[str, typer.Option(help="Metric in the cells")] = "test_accuracy",
+    metric: Annotated[
+        str,
+        typer.Option(
+            help="Metric in the cells, e.g. test_accuracy, test_f1, test_mcc, or "
+            "test_task_metric: each task's own (F1 for MRPC/QQP, MCC for CoLA, else accuracy)"
+        ),
+    ] = "test_accuracy",
 ) -> None:
     """Paper-style table of an experiment: variants x tasks, mean ± std over seeds."""
     apply_defaults()

@@ -52,7 +52,7 @@ def compare_experiment(
     if runs.empty:
         raise ValueError(f"experiment {experiment!r} at {where} has no finished pipeline run")
     if metric not in runs:
-        metrics = [c for c in runs.columns if c.endswith(("accuracy", "f1"))]
+        metrics = [c for c in runs.columns if c.endswith(("accuracy", "f1", "mcc", "task_metric"))]
         raise ValueError(f"no metric {metric!r} in {experiment!r}; its runs have: {metrics}")
     table = comparison_table(runs, metric=metric)
     out = Path(out_dir)

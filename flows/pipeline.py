@@ -56,7 +56,9 @@ def synprompt_pipeline(config: PipelineConfig) -> dict:
         tracking.log_batch(*parent, tags=tags, metrics=metrics)
     result.update(tracking_uri=parent[0], run_id=parent[1])
     where = tracking.redact_uri(parent[0])
-    print(f"test accuracy {result['test_accuracy']:.2f}%  (MLflow run {parent[1]} at {where})")
+    metric = config.data.spec.metric
+    own = f", test {metric} {result[f'test_{metric}']:.2f}" if metric != "accuracy" else ""
+    print(f"test accuracy {result['test_accuracy']:.2f}%{own}  (MLflow run {parent[1]} at {where})")
     return result
 
 

@@ -9,6 +9,9 @@ Input is one record per pipeline run with its flattened params (``data.task``,
 Runs of one task and seed that share those five labels but differ in another setting
 (the backbone, the step budget, ...) are not merged: each setting that tells them apart
 becomes one more row column, so no run is hidden behind another's label.
+
+With ``metric=TASK_METRIC`` each task's cells hold its own metric, as in LM-BFF's tables
+(F1 for MRPC and QQP, MCC for CoLA, accuracy elsewhere), and its column says which.
 """
 
 from __future__ import annotations
@@ -17,11 +20,14 @@ import math
 
 import pandas as pd
 
+from synprompt_core.task_registry import get_task
+
 ROW_KEYS = ["strategy", "generator", "surgery", "reweighting", "spt"]
 ZERO_SHOT = "zero_shot"  # the frozen backbone with no prompt: every run measures it
 BASELINES = ("real_only", ZERO_SHOT)  # rows that use no synthetic data
 TASK, SEED = "data.task", "data.seed"
 AVERAGE = "Average"
+TASK_METRIC = "test_task_metric"  # each run's score by its task's own metric (x100)
 SECTIONS = ("data.", "backbone.", "generator.", "generation.", "alignment.", "prompt_tuning.")
 # settings that never change a result: two runs differing only here are repeats
 OPERATIONAL = {
@@ -67,6 +73,26 @@ def _generator(record: pd.Series) -> str:
     if _on(record, "alignment.generation.enabled"):  # SynAlign rows join (or are) the set
         return f"{imported} (imported)+synalign" if imported else "synalign"
     return f"{imported} (imported)" if imported else "none"
+
+
+def task_metric_of(record: pd.Series) -> str | None:
+    """The metric a run's task is scored by: its own ``task_spec``'s, else the registry's;
+    None for a task neither names (a run from before task metrics)."""
+    own = _value(record, "data.task_spec.metric")
+    if own is not None:
+        return own
+    try:
+        return get_task(str(record.get(TASK))).metric
+    except ValueError:
+        return None
+
+
+def task_metric_columns(runs: pd.DataFrame) -> dict[str, str]:
+    """``{task: "task (metric)"}``: the column names of a ``TASK_METRIC`` table."""
+    names: dict[str, set[str]] = {}
+    for _, record in runs.iterrows():
+        names.setdefault(str(record[TASK]), set()).add(task_metric_of(record) or "?")
+    return {task: f"{task} ({' / '.join(sorted(found))})" for task, found in names.items()}
 
 
 def describe_variant(record: pd.Series) -> dict[str, str]:
@@ -230,6 +256,7 @@ def comparison_table(
     Returns:
         A frame of strings, rows in first-seen order; a missing (variant, task) cell is "",
         and a cell over fewer seeds than the table's fullest one ends with ``(n=...)``.
+        With ``metric=TASK_METRIC`` a task column is named ``"<task> (<metric>)"``.
     """
     stats = summarize(runs, metric=metric)
     keys = [c for c in stats.columns if c not in ("task", "mean", "std", "count")]
@@ -244,6 +271,9 @@ def comparison_table(
     wide = wide.reindex(index=pd.MultiIndex.from_tuples(list(order), names=keys))
     wide = wide.reindex(columns=[*tasks, AVERAGE]).fillna("")
     wide.columns.name = None
+    if metric == TASK_METRIC:
+        scored = with_zero_shot(runs, metric).dropna(subset=[metric])  # the runs in cells
+        wide = wide.rename(columns=task_metric_columns(scored))
     return wide.reset_index()
 
 

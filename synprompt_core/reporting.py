@@ -29,8 +29,18 @@ def _fmt(value) -> str:
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
-def plot_training_curves(history: list[dict[str, float]], path: Path, *, title: str) -> Path:
-    """Train loss per step and dev accuracy per evaluation, side by side, as a PNG."""
+def plot_training_curves(
+    history: list[dict[str, float]], path: Path, *, title: str, metric: str = "accuracy"
+) -> Path:
+    """Train loss per step and dev accuracy (and the task's metric) per evaluation, side by
+    side, as a PNG.
+
+    Args:
+        history: one dict per step (``step``, losses, ``dev_*`` on evaluated steps).
+        path: where the PNG goes.
+        title: the figure's title.
+        metric: the task's metric; when not accuracy, ``dev_<metric>`` is drawn too.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -45,14 +55,16 @@ def plot_training_curves(history: list[dict[str, float]], path: Path, *, title: 
     left.set_xlabel("step")
     left.set_ylabel("loss")
     left.legend()
-    if "dev_accuracy" in frame:
-        dev = frame.dropna(subset=["dev_accuracy"])
-        right.plot(dev["step"], dev["dev_accuracy"], marker="o", label="dev accuracy")
+    for name in dict.fromkeys(("accuracy", metric)):  # accuracy, then the task's own
+        column = f"dev_{name}"
+        if column in frame:
+            dev = frame.dropna(subset=[column])
+            right.plot(dev["step"], dev[column], marker="o", label=f"dev {name}")
     if "conflict" in frame:
         rate = frame["conflict"].expanding().mean() * 100
         right.plot(frame["step"], rate, linewidth=1, label="conflict rate (cum.)")
     right.set_xlabel("step")
-    right.set_ylabel("%")
+    right.set_ylabel("% (MCC x100)" if metric == "mcc" else "%")
     right.legend()
     fig.suptitle(title)  # fixed margins: tight_layout costs more than the rest of the plot
     path.parent.mkdir(parents=True, exist_ok=True)

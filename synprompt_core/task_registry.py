@@ -1,13 +1,19 @@
-"""Task specs: labels, verbalizer words, templates, pair-ness (LM-BFF conventions).
+"""Task specs: labels, verbalizer words, templates, pair-ness, metric (LM-BFF conventions).
 
 The integer label ``i`` of an example table always means ``TaskSpec.label_names[i]``.
 Label order, verbalizers and templates follow LM-BFF's ``run_experiment.sh`` and
-``src/processors.py`` (Gao et al., 2021), which FewGen reuses.
+``src/processors.py`` (Gao et al., 2021), which FewGen reuses; so does each task's metric
+(its ``compute_metrics_mapping``): F1 of the positive class for MRPC and QQP, Matthews
+correlation for CoLA, accuracy elsewhere.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
+
+Metric = Literal["accuracy", "f1", "mcc"]  # a task's metric: dev selection and reports use it
+METRICS: tuple[str, ...] = get_args(Metric)
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,10 @@ class TaskSpec:
         is_pair: True for sentence-pair tasks (text_b non-empty).
         numbers_are_names: an integer label is the label of that name, never an index
             (a task of your own whose labels are numbers, as its files write them).
+        metric: one of ``METRICS``: what dev-set selection maximises and reports show
+            beside accuracy. ``"f1"`` is the F1 of the ``positive`` class (binary tasks).
+        positive: the meaning (one of ``label_meanings``) of the positive class of
+            ``"f1"``, e.g. ``"equivalent"`` for MRPC; None for other metrics.
     """
 
     name: str
@@ -35,6 +45,8 @@ class TaskSpec:
     label_sentence: str
     is_pair: bool
     numbers_are_names: bool = False
+    metric: Metric = "accuracy"
+    positive: str | None = None
 
     def __post_init__(self) -> None:
         sizes = {len(self.label_names), len(self.label_meanings), len(self.verbalizers)}
@@ -46,10 +58,32 @@ class TaskSpec:
             )
         if len(set(self.label_names)) != len(self.label_names):
             raise ValueError(f"{self.name}: duplicate label names {self.label_names}")
+        self._check_metric()
+
+    def _check_metric(self) -> None:
+        if self.metric not in METRICS:
+            raise ValueError(f"{self.name}: metric {self.metric!r} is not one of {METRICS}")
+        if (self.metric == "f1") != (self.positive is not None):
+            raise ValueError(
+                f"{self.name}: a positive class is named for metric 'f1' and only for it, "
+                f"got metric {self.metric!r} with positive {self.positive!r}"
+            )
+        if self.metric == "f1" and self.num_labels != 2:
+            raise ValueError(f"{self.name}: metric 'f1' needs 2 labels, got {self.num_labels}")
+        if self.positive is not None and self.positive not in self.label_meanings:
+            raise ValueError(
+                f"{self.name}: positive class {self.positive!r} is not one of the label "
+                f"meanings {self.label_meanings}"
+            )
 
     @property
     def num_labels(self) -> int:
         return len(self.label_names)
+
+    @property
+    def positive_label(self) -> int | None:
+        """The integer label of the positive class of ``"f1"`` (None for other metrics)."""
+        return None if self.positive is None else self.label_meanings.index(self.positive)
 
     def label_index(self, name: str) -> int:
         """The integer label of a raw label string, e.g. ``"entailment"`` -> 0 for RTE."""
@@ -143,17 +177,22 @@ _TASKS: tuple[TaskSpec, ...] = (
         template="{text_a} This is {mask} .",
         label_sentence="This is {word} .",
         is_pair=False,
+        metric="mcc",
     ),
     TaskSpec(
         name="MRPC",
         label_meanings=("not equivalent", "equivalent"),
         label_sentence="{word} , the two sentences mean the same .",
+        metric="f1",
+        positive="equivalent",
         **_PARAPHRASE,
     ),
     TaskSpec(
         name="QQP",
         label_meanings=("not duplicate", "duplicate"),
         label_sentence="{word} , the two questions ask the same .",
+        metric="f1",
+        positive="duplicate",
         **_PARAPHRASE,
     ),
     TaskSpec(

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from synprompt_core.configs.base import StageConfig
-from synprompt_core.task_registry import TaskSpec, get_task
+from synprompt_core.task_registry import Metric, TaskSpec, get_task
 
 
 class SourceConfig(StageConfig):
@@ -57,6 +57,15 @@ class TaskConfig(StageConfig):
         "with {word}; e.g. 'It was {word} .'",
     )
     pair: bool = Field(default=False, description="Examples are sentence pairs (text_a, text_b)")
+    metric: Metric = Field(
+        default="accuracy",
+        description="What dev-set selection maximises and reports show beside accuracy: "
+        "accuracy, f1 (F1 of positive_label; two labels only) or mcc (Matthews correlation)",
+    )
+    positive_label: str | None = Field(
+        default=None,
+        description="metric f1 only: the label (one of labels) whose F1 is the metric",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskConfig:
@@ -80,18 +89,44 @@ class TaskConfig(StageConfig):
         if self.template.count("{mask}") != 1:
             raise ValueError(f"template {self.template!r} must hold {{mask}} exactly once")
         _check_slots("label_sentence", self.label_sentence, allowed={"word"}, required={"word"})
+        self._check_metric()
         return self
 
+    def _check_metric(self) -> None:
+        if self.metric != "f1":
+            if self.positive_label is not None:
+                raise ValueError(f"positive_label is for metric f1, got metric {self.metric!r}")
+            return
+        if len(self.labels) != 2:
+            raise ValueError(f"metric f1 needs two labels, got {len(self.labels)}")
+        if self.positive_index() is None:
+            raise ValueError(
+                f"metric f1 needs positive_label, one of the labels {list(self.labels)} "
+                f"(got {self.positive_label!r})"
+            )
+
+    def positive_index(self) -> int | None:
+        """The position of ``positive_label`` in ``labels`` (matched in any case), or None."""
+        if self.positive_label is None:
+            return None
+        folded = [label.strip().lower() for label in self.labels]
+        wanted = self.positive_label.strip().lower()
+        return folded.index(wanted) if wanted in folded else None
+
     def spec(self, name: str) -> TaskSpec:
+        meanings = self.meanings or self.labels
+        index = self.positive_index()
         return TaskSpec(
             name=name,
             label_names=self.labels,
-            label_meanings=self.meanings or self.labels,
+            label_meanings=meanings,
             verbalizers=self.verbalizers,
             template=self.template,
             label_sentence=self.label_sentence,
             is_pair=self.pair,
             numbers_are_names=all(label.strip().isdigit() for label in self.labels),
+            metric=self.metric,
+            positive=None if index is None else meanings[index],
         )
 
 

@@ -32,17 +32,25 @@ def method_name(config: PipelineConfig) -> str:
 
 
 def results_frame(config: PipelineConfig, summary: dict[str, float]) -> pd.DataFrame:
-    """One row per method scored on test (zero-shot first when it was measured)."""
+    """One row per method scored on test (zero-shot first when it was measured).
+
+    A task whose metric is not accuracy (F1 for MRPC and QQP, MCC for CoLA) gets two more
+    columns, ``dev_<metric>`` and ``test_<metric>``, after the accuracy ones.
+    """
+    metric = config.data.spec.metric
+    extra = metric != "accuracy"
     common = {"task": config.data.task, "seed": config.data.seed}
-    rows = [
-        {
-            "method": method_name(config),
-            **common,
-            "dev_accuracy": summary.get("best_dev_accuracy"),
-            "test_accuracy": summary["test_accuracy"],
-            "test_macro_f1": summary["test_macro_f1"],
-        }
-    ]
+    tuned = {
+        "method": method_name(config),
+        **common,
+        "dev_accuracy": summary.get("best_dev_accuracy"),
+        "test_accuracy": summary["test_accuracy"],
+        "test_macro_f1": summary["test_macro_f1"],
+    }
+    if extra:
+        tuned[f"dev_{metric}"] = summary.get(f"best_dev_{metric}")
+        tuned[f"test_{metric}"] = summary[f"test_{metric}"]
+    rows = [tuned]
     if "zero_shot_test_accuracy" in summary:
         zero_shot = {
             "method": "zero_shot",
@@ -51,6 +59,9 @@ def results_frame(config: PipelineConfig, summary: dict[str, float]) -> pd.DataF
             "test_accuracy": summary["zero_shot_test_accuracy"],
             "test_macro_f1": summary["zero_shot_test_macro_f1"],
         }
+        if extra:
+            zero_shot[f"dev_{metric}"] = None
+            zero_shot[f"test_{metric}"] = summary[f"zero_shot_test_{metric}"]
         rows.insert(0, zero_shot)
     return pd.DataFrame(rows)
 
@@ -70,6 +81,7 @@ def write_outputs(folder: Path, config: PipelineConfig, outcome: PromptTuningOut
         outcome.train.history,
         folder / "training_curve.png",
         title=f"{config.data.task} seed {config.data.seed}: {config.prompt_tuning.strategy}",
+        metric=config.data.spec.metric,
     )
     summary = outcome.summary()
     write_table(results_frame(config, summary), folder / "results")

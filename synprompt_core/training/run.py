@@ -24,20 +24,30 @@ class PromptTuningOutcome:
     zero_shot: EvalResult | None
 
     def summary(self) -> dict[str, float]:
-        """Flat metrics (accuracies in percent) for tables and trackers."""
+        """Flat metrics (scores x100) for tables and trackers: accuracy and macro-F1, the
+        positive-class F1 and MCC where computed, and ``test_task_metric``, the task's own
+        metric (LM-BFF's: F1 for MRPC and QQP, MCC for CoLA, else accuracy)."""
         out = {
-            "test_accuracy": 100 * self.test.accuracy,
-            "test_macro_f1": 100 * self.test.macro_f1,
+            **reported_scores(self.test, "test"),
             "best_step": float(self.train.best_step),
             "overall_conflict_rate": self.train.conflict_rate,
             "resumed_from": float(self.train.resumed_from),  # step a checkpoint resumed at
         }
         if self.train.best_dev:
             out["best_dev_accuracy"] = self.train.best_dev["dev_accuracy"]
+            metric = f"dev_{self.test.metric}"  # the score dev selection maximised
+            out[f"best_{metric}"] = self.train.best_dev[metric]
         if self.zero_shot is not None:
-            out["zero_shot_test_accuracy"] = 100 * self.zero_shot.accuracy
-            out["zero_shot_test_macro_f1"] = 100 * self.zero_shot.macro_f1
+            out.update(reported_scores(self.zero_shot, "zero_shot_test"))
         return out
+
+
+def reported_scores(result: EvalResult, prefix: str) -> dict[str, float]:
+    """``<prefix>_accuracy``, ``_macro_f1``, ``_f1`` and ``_mcc`` (where computed) and
+    ``_task_metric`` (the task's own metric, one name across tasks), all x100."""
+    scores = {k: v for k, v in result.as_metrics(prefix).items() if k != f"{prefix}_loss"}
+    scores[f"{prefix}_task_metric"] = 100 * result.primary
+    return scores
 
 
 def new_prompt(*, backbone, config: PromptTuningConfig) -> SoftPrompt:

@@ -96,8 +96,16 @@ def _compute_step(*, backbone, params, real, syn, syn_w, rows, config) -> dict[s
     )
 
 
-def _dev_key(metrics: dict[str, float]) -> tuple[float, float]:
-    return (metrics["dev_accuracy"], -metrics["dev_loss"])
+def dev_key(metrics: dict[str, float], *, metric: str = "accuracy") -> tuple[float, float]:
+    """Sort key of one dev evaluation: the larger key is the better step.
+
+    Args:
+        metrics: ``EvalResult.as_metrics("dev")`` of the evaluation.
+        metric: the task's metric (``TaskSpec.metric``): LM-BFF selects on it.
+    Returns:
+        ``(dev_<metric>, -dev_loss)``: the metric first, the lower dev loss on ties.
+    """
+    return (metrics[f"dev_{metric}"], -metrics["dev_loss"])
 
 
 def train_prompt(
@@ -115,9 +123,10 @@ def train_prompt(
 ) -> TrainResult:
     """Tune ``prompt`` on the frozen ``backbone`` (DawGen Algorithm 2 and its ablations).
 
-    Every ``eval_every`` steps the prompt is scored on ``dev``; the best state is kept
-    and training stops after ``patience`` evaluations without gain. A checkpoint is
-    written every ``checkpoint_every`` steps and resumed from when ``fingerprint`` matches.
+    Every ``eval_every`` steps the prompt is scored on ``dev``; the best state by the task's
+    metric (:func:`dev_key`) is kept and training stops after ``patience`` evaluations
+    without gain. A checkpoint is written every ``checkpoint_every`` steps and resumed from
+    when ``fingerprint`` matches.
     ``prompt`` ends holding the selected (best-on-dev) state.
     """
     if config.strategy in NEEDS_SYN and (syn is None or len(syn) == 0):
@@ -180,7 +189,9 @@ def _evaluate_dev(backbone, prompt, dev, config, state, step) -> dict[str, float
             backbone=backbone, prompt=prompt(), table=dev, batch_size=config.eval_batch_size
         )
     metrics = result.as_metrics("dev")
-    if state["best_dev"] is None or _dev_key(metrics) > _dev_key(state["best_dev"]):
+    # a resumed best comes from this code too: the stage's fingerprint holds the code version
+    best, metric = state["best_dev"], result.metric
+    if best is None or dev_key(metrics, metric=metric) > dev_key(best, metric=metric):
         state.update(best_dev=metrics, best_step=step, stale=0)
         state["best_state"] = {k: v.detach().clone() for k, v in prompt.state_dict().items()}
     else:

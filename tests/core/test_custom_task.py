@@ -138,6 +138,60 @@ def test_registry_tasks_keep_their_name_as_identity(tmp_path):
     }
 
 
+REVIEWS = {
+    "labels": ["bad", "good"],
+    "verbalizers": ["terrible", "great"],
+    "template": "{text_a} It was {mask} .",
+}
+
+
+def test_a_task_of_your_own_is_scored_by_accuracy_unless_it_names_a_metric(tmp_path):
+    assert data_config(tmp_path).spec.metric == "accuracy"
+    assert data_config(tmp_path, spec=REVIEWS).spec.positive_label is None
+    spec = data_config(tmp_path, spec={**TOPICS, "metric": "mcc"}).spec
+    assert spec.metric == "mcc" and spec.positive_label is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "index", "meaning"),
+    [
+        ({"positive_label": "good"}, 1, "good"),
+        ({"positive_label": "BAD "}, 0, "bad"),  # matched as data labels are: any case
+        ({"positive_label": "good", "meanings": ["negative", "positive"]}, 1, "positive"),
+        ({"positive_label": 1, "labels": [0, 1]}, 1, "1"),  # a number is a label's name
+    ],
+)
+def test_f1_is_of_the_named_positive_label(tmp_path, extra, index, meaning):
+    spec = data_config(tmp_path, spec={**REVIEWS, "metric": "f1", **extra}).spec
+    assert spec.metric == "f1" and spec.positive_label == index and spec.positive == meaning
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ({**REVIEWS, "metric": "auc"}, "Input should be 'accuracy', 'f1' or 'mcc'"),
+        ({**REVIEWS, "metric": "f1"}, "metric f1 needs positive_label, one of the labels"),
+        ({**REVIEWS, "metric": "f1", "positive_label": "great"}, "(got 'great')"),
+        ({**TOPICS, "metric": "f1", "positive_label": "science"}, "needs two labels, got 3"),
+        ({**REVIEWS, "positive_label": "good"}, "positive_label is for metric f1"),
+    ],
+)
+def test_a_bad_metric_is_a_config_error(tmp_path, spec, words):
+    with pytest.raises(ValidationError) as err:
+        data_config(tmp_path, spec=spec)
+    assert words in str(err.value)
+
+
+def test_the_metric_keys_prompt_tuning_alone(tmp_path):
+    """Dev selection reads the metric: it is in the classifier's identity, not generation's."""
+    plain, scored = (
+        data_config(tmp_path, spec={**REVIEWS, **extra})
+        for extra in ({}, {"metric": "f1", "positive_label": "good"})
+    )
+    assert plain.task_identity() != scored.task_identity()
+    assert plain.task_identity(classifier=False) == scored.task_identity(classifier=False)
+
+
 def test_an_all_zero_weight_column_is_refused(tmp_path):
     path = tmp_path / "syn.jsonl"
     path.write_text('{"text": "a", "label": "sports", "weight": 0}\n' * 2)

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from synprompt_core.task_registry import TaskSpec, get_task, list_tasks
+from synprompt_core.task_registry import METRICS, TaskSpec, get_task, list_tasks
 
 REQUIRED = [
     "SST-2", "mr", "cr", "subj", "trec", "CoLA", "MRPC", "QQP",
@@ -130,7 +130,7 @@ def test_spec_fields_are_the_contract_and_frozen():
     names = [f.name for f in dataclasses.fields(TaskSpec)]
     assert names == [
         "name", "label_names", "label_meanings", "verbalizers",
-        "template", "label_sentence", "is_pair", "numbers_are_names",
+        "template", "label_sentence", "is_pair", "numbers_are_names", "metric", "positive",
     ]  # fmt: skip
     with pytest.raises(dataclasses.FrozenInstanceError):
         get_task("SST-2").name = "x"  # type: ignore[misc]
@@ -139,3 +139,53 @@ def test_spec_fields_are_the_contract_and_frozen():
 def test_spec_rejects_mismatched_label_lists():
     with pytest.raises(ValueError, match="same"):
         TaskSpec("x", ("0", "1"), ("a",), ("b", "c"), "{text_a} {mask}", "{word}", False)
+
+
+@pytest.mark.parametrize("name", list_tasks())
+def test_each_task_has_its_lmbff_metric(name):
+    """LM-BFF's compute_metrics_mapping: F1 for MRPC and QQP, Matthews for CoLA, else acc."""
+    expected = {"MRPC": "f1", "QQP": "f1", "CoLA": "mcc"}.get(name, "accuracy")
+    spec = get_task(name)
+    assert spec.metric == expected and spec.metric in METRICS
+    assert (spec.positive_label is None) == (expected != "f1")
+
+
+@pytest.mark.parametrize(
+    ("task", "meaning"), [("MRPC", "equivalent"), ("QQP", "duplicate"), ("qqp", "duplicate")]
+)
+def test_f1_is_of_the_paraphrase_label_glue_1(task, meaning):
+    """The positive class is picked by meaning: the paraphrase / duplicate label, GLUE's 1."""
+    spec = get_task(task)
+    assert spec.positive == meaning
+    assert spec.positive_label == 1 == spec.label_index("1")
+    assert spec.label_meanings[spec.positive_label] == meaning
+    assert spec.verbalizers[spec.positive_label] == "Yes"
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"metric": "auc"}, "metric 'auc' is not one of ('accuracy', 'f1', 'mcc')"),
+        ({"metric": "f1"}, "a positive class is named for metric 'f1' and only for it"),
+        ({"positive": "b"}, "a positive class is named for metric 'f1' and only for it"),
+        ({"metric": "f1", "positive": "yes"}, "'yes' is not one of the label meanings ('a', 'b')"),
+        (
+            {"metric": "f1", "positive": "a", "label_names": ("0", "1", "2"),
+             "label_meanings": ("a", "b", "c"), "verbalizers": ("x", "y", "z")},
+            "metric 'f1' needs 2 labels, got 3",
+        ),
+    ],
+)  # fmt: skip
+def test_spec_rejects_a_bad_metric(fields, words):
+    base = {
+        "name": "x",
+        "label_names": ("0", "1"),
+        "label_meanings": ("a", "b"),
+        "verbalizers": ("no", "yes"),
+        "template": "{text_a} {mask}",
+        "label_sentence": "{word}",
+        "is_pair": False,
+    }
+    with pytest.raises(ValueError) as err:
+        TaskSpec(**{**base, **fields})
+    assert words in str(err.value)

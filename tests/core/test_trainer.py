@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,13 +14,16 @@ from torch.testing import assert_close
 
 from synprompt_core.backbones import load_backbone
 from synprompt_core.configs.backbone import BackboneConfig
+from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.configs.prompt_tuning import PromptTuningConfig
 from synprompt_core.task_registry import get_task
 from synprompt_core.training import evaluate, train_prompt
 from synprompt_core.training.evaluation import macro_f1
+from synprompt_core.training.outputs import write_outputs
 from synprompt_core.training.run import new_prompt, run_prompt_tuning
 from synprompt_core.training.schedule import step_rows
 from synprompt_core.training.steps import paired_step, single_step
+from synprompt_core.training.trainer import dev_key
 from tests.tiny_models import build_tiny_sentence_encoder
 
 POS = ["a great film .", "great acting , i loved it .", "good and moving .", "wonderful ."]
@@ -42,9 +48,22 @@ SYN = table([f"{s} indeed" for s in POS], [f"{s} indeed" for s in NEG])
 
 
 @pytest.fixture(scope="module")
-def backbone(tmp_path_factory):
-    path = build_tiny_sentence_encoder(tmp_path_factory.mktemp("tiny"))
-    return load_backbone(BackboneConfig(kind="sentence", model=str(path)), get_task("SST-2"))
+def tiny_encoder(tmp_path_factory):
+    return build_tiny_sentence_encoder(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="module")
+def backbone(tiny_encoder):
+    return load_backbone(
+        BackboneConfig(kind="sentence", model=str(tiny_encoder)), get_task("SST-2")
+    )
+
+
+@pytest.fixture(scope="module")
+def f1_backbone(tiny_encoder):
+    """The same encoder on SST-2 scored as LM-BFF scores MRPC: F1 of one class."""
+    spec = dataclasses.replace(get_task("SST-2"), metric="f1", positive="positive")
+    return load_backbone(BackboneConfig(kind="sentence", model=str(tiny_encoder)), spec)
 
 
 def config(**kw) -> PromptTuningConfig:
@@ -314,3 +333,75 @@ def test_evaluate_reports_accuracy_and_macro_f1(backbone):
     )
     sklearn = f1_score([0, 0, 1, 2], [0, 1, 1, 2], average="macro")
     assert three_of_six == pytest.approx(sklearn) and sklearn > 0.7
+
+
+def test_evaluate_leaves_no_warning_behind(backbone):
+    """pandas hands out read-only label arrays; torch used to warn about each one."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        evaluate(backbone=backbone, prompt=None, table=REAL)
+
+
+def test_dev_selection_uses_the_task_metric_and_survives_a_resume(f1_backbone, tmp_path):
+    # at lr 1 dev accuracy peaks at step 2 and F1 later (ties: the lower loss, step 8)
+    cfg = config(strategy="real_only", max_steps=8, eval_every=1, patience=0, lr=1.0)
+
+    def train(**kw):
+        prompt = new_prompt(backbone=f1_backbone, config=cfg)
+        common = {"real": REAL, "syn": None, "dev": REAL, "config": cfg, "progress": False}
+        return train_prompt(backbone=f1_backbone, prompt=prompt, **common, **kw)
+
+    expected = train()
+    evals = [h for h in expected.history if "dev_f1" in h]
+    best = max(evals, key=lambda h: dev_key(h, metric="f1"))  # first of equal keys, as >
+    assert expected.best_step == best["step"] and expected.best_dev["dev_f1"] == best["dev_f1"]
+    assert max(evals, key=dev_key)["step"] != best["step"]  # accuracy would pick another
+
+    def crash(step, metrics):
+        if step == 5:
+            raise KeyboardInterrupt("killed")
+
+    with pytest.raises(KeyboardInterrupt):
+        train(checkpoint_dir=tmp_path, fingerprint="k", on_step=crash)
+    resumed = train(checkpoint_dir=tmp_path, fingerprint="k")  # best_dev from the checkpoint
+    assert resumed.resumed_from == 4
+    assert resumed.best_step == expected.best_step and resumed.best_dev == expected.best_dev
+
+
+def test_outputs_of_an_f1_task_show_it_beside_accuracy(tiny_encoder, tmp_path):
+    spec = {
+        "labels": ["0", "1"],
+        "meanings": ["negative", "positive"],
+        "verbalizers": ["terrible", "great"],
+        "template": "{text_a} It was {mask} .",
+        "metric": "f1",
+        "positive_label": "1",
+    }
+    source = {"format": "csv", "path": str(tmp_path / "unread.csv")}  # tables are given below
+    pipeline = PipelineConfig.model_validate(
+        {
+            "data": {"task": "reviews", "task_spec": spec, "train": source, "test": source},
+            "backbone": {"kind": "sentence", "model": str(tiny_encoder)},
+            "prompt_tuning": config(strategy="real_only", max_steps=4).model_dump(),
+        }
+    )
+    backbone = load_backbone(pipeline.backbone, pipeline.data.spec)
+    outcome = run_prompt_tuning(
+        backbone=backbone,
+        real=REAL,
+        syn=None,
+        dev=REAL,
+        test=REAL,
+        config=pipeline.prompt_tuning,
+        progress=False,
+    )
+    summary = write_outputs(tmp_path, pipeline, outcome)["summary"]
+    assert summary["test_f1"] == summary["test_task_metric"] == 100 * outcome.test.f1
+    assert summary["best_dev_f1"] == outcome.train.best_dev["dev_f1"]
+    results = pd.read_csv(tmp_path / "results.csv")
+    assert results.columns[-2:].tolist() == ["dev_f1", "test_f1"]
+    assert results["test_f1"].tolist() == pytest.approx(
+        [summary["zero_shot_test_f1"], summary["test_f1"]]
+    )
+    assert "dev_f1" in pd.read_csv(tmp_path / "history.csv").columns
+    assert (tmp_path / "training_curve.png").stat().st_size > 0

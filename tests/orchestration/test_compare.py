@@ -8,6 +8,7 @@ import pytest
 from synprompt_core.comparison import (
     AVERAGE,
     ROW_KEYS,
+    TASK_METRIC,
     comparison_table,
     describe_variant,
     format_cell,
@@ -225,3 +226,18 @@ def test_the_zero_shot_baseline_every_run_measured_is_the_first_row(runs):
         "zero_shot"
         not in comparison_table(runs, metric="test_accuracy_x" * 0 + "test_accuracy").columns
     )
+
+
+def test_the_task_metric_table_names_each_tasks_metric(runs):
+    """LM-BFF's table: MRPC by F1, SST-2 by accuracy, a task of your own by its spec's."""
+    own = record("news", 13, 40.0, **{"data.task_spec.metric": "mcc"})
+    runs = pd.concat([runs, pd.DataFrame([own])], ignore_index=True)
+    runs[TASK_METRIC] = runs["test_accuracy"] - 5.0  # stands in for F1 on MRPC
+    runs["zero_shot_" + TASK_METRIC] = 30.0
+    table = comparison_table(runs, metric=TASK_METRIC)
+    tasks = ["MRPC (f1)", "RTE (accuracy)", "SST-2 (accuracy)", "news (mcc)", AVERAGE]
+    assert list(table.columns) == [*ROW_KEYS, *tasks]  # RTE: its zero-shot score alone
+    paired = table[table["strategy"] == "paired"].iloc[0]
+    assert (paired["MRPC (f1)"], paired["SST-2 (accuracy)"]) == ("60.0 ± 7.1", "80.0 ± 7.1")
+    assert table.iloc[0]["strategy"] == "zero_shot"
+    assert list(comparison_table(runs).columns)[-4:] == ["MRPC", "SST-2", "news", AVERAGE]

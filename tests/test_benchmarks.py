@@ -1,0 +1,82 @@
+"""The few-shot benchmark's JSON: accuracy keys as they were, the task's metric beside them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from benchmarks import real_fewshot
+from synprompt_core.task_registry import get_task
+from tests.conftest import REPO
+
+
+def scores(accuracy: float, metric: float) -> dict[str, float]:
+    return {"accuracy": accuracy, "metric": metric}
+
+
+PER_SEED = {
+    13: {"zero_shot": scores(50.0, 66.0), "real_only": scores(60.0, 40.0)},
+    21: {"zero_shot": scores(54.0, 70.0), "real_only": scores(64.0, 50.0)},
+}
+
+
+def payload(tmp_path, task: str) -> dict:
+    args = argparse.Namespace(
+        model="minilm",
+        steps=100,
+        patience=6,
+        device="cpu",
+        methods=["zero_shot", "real_only"],
+        reweight={},
+        json=tmp_path / f"{task}.json",
+    )
+    written = real_fewshot.write_payload(args, get_task(task), PER_SEED, {})
+    assert json.loads(args.json.read_text()) == written
+    return written
+
+
+def test_a_pair_task_scored_by_f1_adds_its_metric_beside_accuracy(tmp_path):
+    out = payload(tmp_path, "MRPC")
+    assert out["task"] == "MRPC" and out["metric"] == "f1"
+    row = out["results"]["real_only"]
+    assert set(row) == {"mean", "std", "per_seed", "metric_mean", "metric_std", "metric_per_seed"}
+    assert row["per_seed"] == {"13": 60.0, "21": 64.0}  # accuracy, as before
+    assert (row["mean"], row["std"]) == (62.0, 2.0)
+    assert row["metric_per_seed"] == {"13": 40.0, "21": 50.0}
+    assert (row["metric_mean"], row["metric_std"]) == (45.0, 5.0)
+
+
+def test_an_accuracy_task_keeps_the_old_keys(tmp_path):
+    out = payload(tmp_path, "SST-2")
+    assert out["metric"] == "accuracy"
+    assert set(out["results"]["zero_shot"]) == {"mean", "std", "per_seed"}
+
+
+def test_the_printed_table_shows_the_metric(tmp_path, capsys):
+    real_fewshot.print_table("MRPC", payload(tmp_path, "MRPC")["results"], "f1")
+    lines = capsys.readouterr().out.splitlines()
+    assert "test accuracy and f1" in lines[1] and "f1 mean ± std" in lines[2]
+    assert lines[3].split()[:7] == ["zero_shot", "52.00", "±", "2.00", "-10.00", "68.00", "±"]
+
+
+def test_merged_tables_keep_the_metric_of_the_files_that_have_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))  # the script imports its neighbour
+    from benchmarks import fewshot_table
+
+    new = payload(tmp_path, "MRPC")
+    old = {
+        "task": "MRPC",
+        "results": {"paired": {"mean": 1.0, "std": 0.0, "per_seed": {"42": 1.0}}},
+    }
+    merged = fewshot_table.merge([old, new])
+    assert merged["metric"] == "f1"
+    assert "metric_per_seed" not in merged["results"]["paired"]
+    assert merged["results"]["real_only"]["metric_per_seed"] == {"13": 40.0, "21": 50.0}
+    assert "predate task metrics" in capsys.readouterr().err
+    assert "| real_only | 40.00 | 50.00 | 45.00 ± 5.00 (2) |  |" in fewshot_table.markdown(
+        merged, "metric_"
+    )
+    with pytest.raises(SystemExit, match="one metric per task"):
+        fewshot_table.merge([new, {**new, "metric": "mcc"}])
