@@ -25,7 +25,7 @@ ORDER = [*DEFAULT_METHODS, *(name for name in VARIANTS if name not in DEFAULT_ME
 
 # what makes two runs comparable: a table mixes no budgets, models or protocols
 SETTINGS = ("model", "kind", "k", "steps", "patience", "eval_every", "batch_size", "lr",
-            "prompt_length", "train_seed", "syn_limit", "synthetic_root")  # fmt: skip
+            "prompt_length", "train_seed", "syn_limit")  # fmt: skip
 
 
 def common_settings(payloads: list[dict], names: list[str]) -> dict:
