@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import pytest
@@ -23,14 +22,10 @@ PER_SEED = {
 
 
 def payload(tmp_path, task: str) -> dict:
-    args = argparse.Namespace(
-        model="minilm",
-        steps=100,
-        patience=6,
-        device="cpu",
-        methods=["zero_shot", "real_only"],
-        reweight={},
-        json=tmp_path / f"{task}.json",
+    args = real_fewshot.parse_args(
+        ["--task", task, "--data-root", "d", "--synthetic-root", "s", "--steps", "100"]
+        + ["--patience", "6", "--methods", "zero_shot", "real_only"]
+        + ["--json", str(tmp_path / f"{task}.json")]
     )
     written = real_fewshot.write_payload(args, get_task(task), PER_SEED, {})
     assert json.loads(args.json.read_text()) == written
@@ -80,3 +75,15 @@ def test_merged_tables_keep_the_metric_of_the_files_that_have_it(tmp_path, monke
     )
     with pytest.raises(SystemExit, match="one metric per task"):
         fewshot_table.merge([new, {**new, "metric": "mcc"}])
+
+
+def test_runs_of_different_budgets_do_not_merge_into_one_table(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from benchmarks import fewshot_table
+
+    short = payload(tmp_path, "SST-2")
+    long = {**short, "steps": 800}
+    with pytest.raises(SystemExit, match=r"long\.json has steps=800 but short\.json has steps=100"):
+        fewshot_table.merge([short, long], ["short.json", "long.json"])
+    older = {"task": "SST-2", "results": short["results"]}  # records no budget: agrees with any
+    assert fewshot_table.merge([older, long], ["old.json", "long.json"])["steps"] == 800
