@@ -1,21 +1,28 @@
-"""Checks that run before any model loads: every input table reads and validates.
+"""Checks that run before any model loads: every input table reads and validates, and the
+backbone can score the task (label words, input texts) as its tokenizer alone tells.
 
 Kept free of prefect and mlflow imports so a bad input fails in about a second.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import threading
 import uuid
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
-from synprompt_core.configs.backbone import MINILM
+from synprompt_core.configs.backbone import MASK_SLOT_KINDS, MINILM, BackboneConfig
 from synprompt_core.configs.pipeline import PipelineConfig
-from synprompt_core.data import read_real_splits, read_synthetic
+from synprompt_core.data import read_synthetic
 from synprompt_core.data.readers import relative_hint
+from synprompt_core.data.sources import source_files
+from synprompt_core.data.splits import draw_k_shot_splits, read_split_tables
 from synprompt_core.data.validation import IntegerLabelsWarning
 from synprompt_core.task_registry import TaskSpec
 
@@ -23,7 +30,11 @@ from synprompt_core.task_registry import TaskSpec
 def check_inputs(config: PipelineConfig) -> list[str]:
     """Read and validate every table the config names; return a one-line summary each.
 
-    Raises the reader's ``DataError`` (file, row, field) on the first bad row.
+    Then the backbone's label words (``check_label_words``) and every input text
+    (``check_input_texts``) are checked in its tokenizer, loaded once, no weights.
+
+    Raises the reader's ``DataError`` (file, row, field) on the first bad row, and
+    ``PreflightError`` for a model that is not there or label words it cannot score.
     """
     data = config.data
     task = data.spec
@@ -31,10 +42,11 @@ def check_inputs(config: PipelineConfig) -> list[str]:
     lines = [f"task {task.name}{draw}"]
     with warnings.catch_warnings(record=True) as notes:
         warnings.simplefilter("always", IntegerLabelsWarning)
-        tables = read_real_splits(data)
+        read = read_split_tables(data)
         synthetic = read_synthetic(data)
+        tables = draw_k_shot_splits(data, read)
     if synthetic is not None:
-        tables["synthetic"] = synthetic
+        read["synthetic"] = tables["synthetic"] = synthetic
     for split, table in tables.items():
         lines.append(f"  {split}: {len(table)} rows ({label_counts(table, task)})")
         absent = sorted(set(range(task.num_labels)) - set(table["label"]))
@@ -47,6 +59,8 @@ def check_inputs(config: PipelineConfig) -> list[str]:
         lines.append(f"  note: {note}")
     for what, model in _models(config):  # present, not loaded
         lines.append(f"{what} model {model!r}: {_check_model(model, what)}")
+    lines += check_label_words(config)
+    check_input_texts(config, read)  # every row of each file, drawn or not, as above
     return lines
 
 
@@ -67,28 +81,112 @@ class PreflightError(ValueError):
 
 def check_environment(config: PipelineConfig) -> list[str]:
     """Output folder writable, tracking store reachable and writable, every model present,
-    the label words distinct in the backbone's tokenizer.
+    the label words scorable and distinct in the backbone's tokenizer.
 
     Takes a few seconds; raises ``PreflightError`` with one clear message otherwise.
     """
-    from synprompt_core.backbones.loading import check_verbalizers
-
     out = Path(config.tracking.output_dir)
     check_writable(out)
     lines = [f"output folder {out.resolve()} is writable"]
     for what, model in _models(config):
         lines.append(f"{what} model {model!r}: {_check_model(model, what)}")
+    lines += check_label_words(config)
+    lines.append(f"tracking store {_check_tracking(config)} is writable")
+    return lines
+
+
+def check_label_words(config: PipelineConfig) -> list[str]:
+    """Label words the backbone can score and tell apart (``synprompt_core.label_words``),
+    read in its tokenizer alone; a note per word of which only the first token is scored.
+
+    Raises ``PreflightError`` naming the task, label, word, its tokens and the model.
+    """
+    from synprompt_core.label_words import check_label_sentences, scored_label_words
+
+    task, backbone = config.data.spec, config.backbone
+    if backbone.kind == "sentence":  # whole sentences are embedded: no tokenizer needed
+        with _refusing_words(config):
+            check_label_sentences(task)
+        return []
+    with _TOKENIZER_USE:
+        tokenizer = _backbone_tokenizer_or_fail(backbone)
+        with _refusing_words(config):
+            words = scored_label_words(tokenizer, task, model=backbone.model)
+    return [f"  note: {note}" for note in words.notes]
+
+
+@contextmanager
+def _refusing_words(config: PipelineConfig) -> Iterator[None]:
+    """A label-word ValueError inside becomes a ``PreflightError`` that says what to change."""
     try:
-        check_verbalizers(config.backbone, config.data.spec)
+        yield
     except ValueError as err:
         way = (
             "choose other data.task_spec.verbalizers"
             if config.data.task_spec
             else "use another backbone, or your own task with other words (data.task_spec)"
         )
-        raise PreflightError(f"backbone {config.backbone.model!r}: {err}; {way}") from None
-    lines.append(f"tracking store {_check_tracking(config)} is writable")
-    return lines
+        raise PreflightError(f"{err}; {way}") from None
+
+
+def _backbone_tokenizer_or_fail(backbone: BackboneConfig):
+    """``backbone_tokenizer``, with the token its kind writes in the mask slot; else one
+    ``PreflightError``."""
+    from synprompt_core.backbones.loading import mask_literal
+
+    try:
+        tokenizer = backbone_tokenizer(backbone)
+        mask_literal(backbone.kind, tokenizer)
+    except ValueError as err:
+        raise PreflightError(f"backbone kind={backbone.kind}: {err}") from None
+    return tokenizer
+
+
+def check_input_texts(config: PipelineConfig, tables: dict[str, pd.DataFrame]) -> None:
+    """``DataError`` (file, row, field) at the first text holding the literal the backbone
+    writes in its template's mask slot (masked: ``[MASK]``/``<mask>``; seq2seq: T5's
+    sentinel). ``tables`` are the split tables as read, every row in file order."""
+    backbone, data = config.backbone, config.data
+    if backbone.kind not in MASK_SLOT_KINDS:
+        return  # and torch is not imported
+    from synprompt_core.backbones.loading import check_mask_literal
+
+    with _TOKENIZER_USE:
+        tokenizer = backbone_tokenizer(backbone)
+        for split, table in tables.items():
+            source = data.synthetic_source() if split == "synthetic" else data.split_source(split)
+            files = source_files(source, data.spec, k=data.k, seed=data.seed)
+            path = files[0] if files else source.path
+            check_mask_literal(backbone, tokenizer, table, path=path)
+
+
+# A fast tokenizer is not safe to call from two threads at once (ablation cells run their
+# preflight side by side): the one cached per model is used under this lock.
+_TOKENIZER_USE = threading.Lock()
+
+
+def backbone_tokenizer(backbone: BackboneConfig):
+    """The backbone's tokenizer, loaded once per process while its folder is unchanged
+    (``validate``, ``run`` and the pipeline flow's own preflight share it)."""
+    from synprompt_core.backbones.loading import resolve_model_path
+
+    stamp = _folder_stamp(Path(resolve_model_path(backbone.model)))
+    return _cached_tokenizer(backbone.model, backbone.trust_remote_code, stamp)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_tokenizer(model: str, trust_remote_code: bool, stamp: tuple):
+    from synprompt_core.backbones.loading import load_tokenizer
+
+    return load_tokenizer(model, trust_remote_code=trust_remote_code)
+
+
+def _folder_stamp(folder: Path) -> tuple:
+    """(name, size, mtime) of each file of a local model folder; () for a hub id."""
+    if not folder.is_dir():
+        return ()
+    stats = ((p.name, p.stat()) for p in folder.iterdir() if p.is_file())
+    return tuple(sorted((name, st.st_size, st.st_mtime_ns) for name, st in stats))
 
 
 def check_writable(out: Path) -> None:

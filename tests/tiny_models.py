@@ -177,6 +177,17 @@ def build_tiny_bert_mlm(dir: str | Path) -> Path:
     return _save(model, tokenizer, Path(dir) / "tiny-bert-mlm")
 
 
+def build_tiny_bert_tokenizer(dir: str | Path) -> Path:
+    """The tiny BERT's tokenizer and config with no weights: a check that passes on it
+    loaded no model. Its vocabulary knows ASCII only: a word in another script is
+    ``[UNK]``, and ``greatly`` starts with the token ``great``."""
+    path = Path(dir) / "tiny-bert-tokenizer"
+    tokenizer = _wordpiece_tokenizer()
+    _bert_config(len(tokenizer)).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
 def build_tiny_sentence_encoder(dir: str | Path) -> Path:
     """2-layer BERT encoder (d=32, no LM head), shaped like all-MiniLM-L6-v2."""
     from transformers import BertModel

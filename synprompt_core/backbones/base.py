@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from synprompt_core.label_words import in_context_ids, scored_label_words
 from synprompt_core.task_registry import TaskSpec
 
 SLOT = re.compile(r"\{(text_a|text_b|mask)\}")
@@ -20,16 +21,9 @@ MAX_TRUNCATION_ROUNDS = 3
 
 
 def word_token_ids(tokenizer, word: str) -> list[int]:
-    """Token ids of ``word`` as it appears mid-sentence (after a space).
-
-    BPE and sentencepiece tokenizers spell a word differently at the start of a
-    text and after a space; the verbalizer follows a space in every template, so
-    the word is tokenised as ``" " + word`` and leading whitespace-only tokens
-    (a byte-level space, a bare sentencepiece ``"▁"``) are dropped.
-    """
-    ids = list(tokenizer(" " + word.strip(), add_special_tokens=False)["input_ids"])
-    while ids and not tokenizer.decode([ids[0]]).strip():
-        ids.pop(0)
+    """Token ids of ``word`` as it appears mid-sentence (``in_context_ids``); ValueError if
+    it tokenises to no tokens."""
+    ids = in_context_ids(tokenizer, word)
     if not ids:
         raise ValueError(f"verbalizer word {word!r} tokenises to no tokens")
     return ids
@@ -123,6 +117,27 @@ def _tokenize_filled(tokenizer, template, a, b, mask) -> list[list[int]]:
         fill_template(template, text_a=x, text_b=y, mask=mask) for x, y in zip(a, b, strict=True)
     ]
     return [list(r) for r in tokenizer(texts)["input_ids"]]
+
+
+def slot_positions(ids: Tensor, *, slot_id: int, slot: str, texts: Sequence[str]) -> Tensor:
+    """``[B]`` position of the one ``slot_id`` token in each row of ``ids`` ``[B, L]``.
+
+    The template's mask slot is the only place the backbone writes ``slot``; a row with
+    more holds the literal in its own text, and which one to score is then unknown.
+
+    Raises:
+        ValueError: naming the first such row of the batch and the start of its text.
+    """
+    is_slot = ids == slot_id
+    counts = is_slot.sum(1)
+    if bool((counts != 1).any()):
+        bad = int((counts != 1).nonzero()[0, 0])
+        raise ValueError(
+            f"row {bad} of this batch has {int(counts[bad])} {slot!r} tokens, expected exactly "
+            f"1 (the template's mask slot): its text {texts[bad][:80]!r} holds the literal "
+            f"{slot!r}; remove it from the input (`synprompt validate` names the file and row)"
+        )
+    return is_slot.int().argmax(1)
 
 
 def pad_rows(rows: Sequence[Sequence[int]], *, pad_id: int) -> tuple[Tensor, Tensor]:
@@ -226,7 +241,7 @@ class Backbone(nn.Module):
         return insert_prompt(embeds=embeds, attention_mask=mask, prompt=prompt, at=self.lead)
 
     def _register_label_ids(self) -> None:
-        ids = verbalizer_token_ids(self.tokenizer, self.task.verbalizers)
+        ids = scored_label_words(self.tokenizer, self.task).ids
         self.register_buffer("label_ids", torch.tensor(ids, dtype=torch.long), persistent=False)
 
     def _pad_id(self) -> int:

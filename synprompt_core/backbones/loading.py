@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import torch
 
-from synprompt_core.backbones.base import Backbone, verbalizer_token_ids
+from synprompt_core.backbones.base import Backbone
 from synprompt_core.backbones.causal import CausalBackbone
 from synprompt_core.backbones.masked import MaskedBackbone
 from synprompt_core.backbones.sentence import SentenceBackbone
-from synprompt_core.backbones.seq2seq import Seq2SeqBackbone
+from synprompt_core.backbones.seq2seq import SENTINEL, Seq2SeqBackbone
 from synprompt_core.configs.backbone import MINILM, BackboneConfig
+from synprompt_core.data.reserved_text import check_reserved_text
 from synprompt_core.task_registry import TaskSpec
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -38,20 +39,59 @@ def _auto_class(kind: str):
     return classes[kind]
 
 
-def check_verbalizers(cfg: BackboneConfig, task: TaskSpec) -> None:
-    """Raise the ValueError of a label-word clash in ``cfg``'s tokenizer (two label words
-    with one first token) without loading the model; the sentence kind has none."""
-    if cfg.kind == "sentence":
-        return
+def load_tokenizer(model: str, *, trust_remote_code: bool = False):
+    """The tokenizer of ``model`` alone (cheap: no weights load).
+
+    Raises:
+        ValueError: ``cannot load the tokenizer of '<name>': <reason>``.
+    """
     from transformers import AutoTokenizer
 
-    path = resolve_model_path(cfg.model)
+    path = resolve_model_path(model)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.trust_remote_code)
+        return AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError, KeyError, TypeError, ImportError) as err:
         reason = f"{type(err).__name__}: {err}".splitlines()[0]
-        raise ValueError(f"cannot load the tokenizer of {cfg.model!r}: {reason}") from err
-    verbalizer_token_ids(tokenizer, task.verbalizers)
+        raise ValueError(f"cannot load the tokenizer of {model!r}: {reason}") from err
+
+
+def check_mask_literal(cfg: BackboneConfig, tokenizer, table, *, path) -> None:
+    """``DataError`` (file, row, field) at the first text of ``table`` that holds the literal
+    the backbone of ``cfg`` writes in its template's mask slot (``mask_literal``).
+
+    Args:
+        cfg: the backbone; the causal and sentence kinds have no such literal.
+        tokenizer: its tokenizer (``load_tokenizer``), which decides what reads as it.
+        table: a validated example table in file order; path: the file it came from.
+    """
+    literal = mask_literal(cfg.kind, tokenizer)
+    if literal is None:
+        return
+    token = "mask token" if cfg.kind == "masked" else "span sentinel"
+    why = (
+        f"the {token} of {cfg.model!r} that the {cfg.kind} backbone writes in the "
+        "template's {mask} slot to score the label there"
+    )
+    check_reserved_text(table, literal=literal, tokenizer=tokenizer, path=path, why=why)
+
+
+def mask_literal(kind: str, tokenizer) -> str | None:
+    """The text the backbone of ``kind`` writes in the template's mask slot, which an input
+    text may therefore not hold: the masked kind's mask token, the seq2seq kind's sentinel;
+    None for the causal and sentence kinds, which write nothing there.
+
+    Raises:
+        ValueError: the tokenizer has no such token (the backbone could not be built).
+    """
+    if kind == "masked":
+        if tokenizer.mask_token is None:
+            raise ValueError(f"the tokenizer of {tokenizer.name_or_path!r} has no mask token")
+        return tokenizer.mask_token
+    if kind == "seq2seq":
+        if tokenizer.convert_tokens_to_ids(SENTINEL) in (None, tokenizer.unk_token_id):
+            raise ValueError(f"the tokenizer of {tokenizer.name_or_path!r} lacks {SENTINEL!r}")
+        return SENTINEL
+    return None
 
 
 def load_pretrained(cfg: BackboneConfig):

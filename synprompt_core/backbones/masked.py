@@ -3,7 +3,8 @@
 The input is ``[CLS] + prompt + template`` with the tokenizer's mask token in
 the mask slot; the label score is the log-probability of each verbalizer's
 first in-context token at the mask position. Only the mask position goes
-through the LM head.
+through the LM head. A row whose own text holds the mask token has two and is
+refused (preflight names its file and row: ``synprompt_core.data.reserved_text``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from synprompt_core.backbones.base import Backbone, pad_rows, render_ids
+from synprompt_core.backbones.base import Backbone, pad_rows, render_ids, slot_positions
 from synprompt_core.task_registry import TaskSpec
 
 HEAD_NAMES = ("cls", "lm_head")
@@ -44,12 +45,10 @@ class MaskedBackbone(Backbone):
             max_length=self.max_length,
         )
         ids, mask = pad_rows(rows, pad_id=self._pad_id())
-        is_mask = ids == self.tokenizer.mask_token_id
-        counts = is_mask.sum(1)
-        if bool((counts != 1).any()):
-            bad = int((counts != 1).nonzero()[0, 0])
-            raise ValueError(f"row {bad} has {int(counts[bad])} mask tokens, expected exactly 1")
-        return {"input_ids": ids, "attention_mask": mask, "target_pos": is_mask.int().argmax(1)}
+        slot = self.tokenizer.mask_token
+        texts = [f"{x} {y}".strip() for x, y in zip(a, b, strict=True)]
+        pos = slot_positions(ids, slot_id=self.tokenizer.mask_token_id, slot=slot, texts=texts)
+        return {"input_ids": ids, "attention_mask": mask, "target_pos": pos}
 
     def label_logits(self, prompt: Tensor | None, batch: dict[str, Tensor]) -> Tensor:
         """``[B, L]`` log P(verbalizer token at [MASK] | prompt, input), float32."""

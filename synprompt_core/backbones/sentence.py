@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from synprompt_core.backbones.base import Backbone
+from synprompt_core.label_words import check_label_sentences
 from synprompt_core.task_registry import TaskSpec
 
 
@@ -36,9 +37,8 @@ class SentenceBackbone(Backbone):
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         self.temperature = temperature
-        sentences = [task.label_sentence.format(word=w) for w in task.verbalizers]
-        if len(set(sentences)) < len(sentences):
-            raise ValueError(f"label sentences of {task.name} are not distinct: {sentences}")
+        check_label_sentences(task)
+        sentences = list(task.label_sentences())
         with torch.no_grad():
             batch = self._tokenize(sentences, None)
             labels = self._pooled(None, batch)

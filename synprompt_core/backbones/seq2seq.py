@@ -4,7 +4,8 @@ The encoder reads ``[prompt; template]`` with the mask slot written as T5's
 sentinel ``<extra_id_0>`` (span corruption). The decoder is fed
 ``[decoder_start, <extra_id_0>]`` and the label score is the log-probability of
 each verbalizer's first token at the next step, i.e. the target is
-``<extra_id_0> word``.
+``<extra_id_0> word``. A row whose own text holds ``<extra_id_0>`` is refused: the
+decoder would fill one of two spans, unknown which.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from synprompt_core.backbones.base import Backbone, pad_rows, render_ids
+from synprompt_core.backbones.base import Backbone, pad_rows, render_ids, slot_positions
 from synprompt_core.task_registry import TaskSpec
 
 SENTINEL = "<extra_id_0>"
@@ -51,6 +52,8 @@ class Seq2SeqBackbone(Backbone):
             max_length=self.max_length,
         )
         ids, mask = pad_rows(rows, pad_id=self._pad_id())
+        texts = [f"{x} {y}".strip() for x, y in zip(a, b, strict=True)]
+        slot_positions(ids, slot_id=int(self.decoder_ids[0, 1]), slot=SENTINEL, texts=texts)
         return {"input_ids": ids, "attention_mask": mask}
 
     def label_logits(self, prompt: Tensor | None, batch: dict[str, Tensor]) -> Tensor:

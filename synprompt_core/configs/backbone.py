@@ -9,6 +9,7 @@ from pydantic import Field
 from synprompt_core.configs.base import StageConfig
 
 MINILM = "minilm"
+MASK_SLOT_KINDS = ("masked", "seq2seq")  # kinds that write a token of their own in {mask}
 
 
 class BackboneConfig(StageConfig):

@@ -14,26 +14,41 @@ SPLITS = ("train", "dev", "test")
 
 
 def read_real_splits(data: DataConfig) -> dict[str, pd.DataFrame]:
-    """Read (and, for full datasets, k-shot sample) every configured real split.
+    """Read (and, for full datasets, k-shot sample) every configured real split."""
+    return draw_k_shot_splits(data, read_split_tables(data))
 
-    With ``sample_k_shot``, a dev split read from the same source as train is drawn as
-    the next k rows per label of the same shuffle (LM-BFF), never the train rows again.
-    """
+
+def read_split_tables(data: DataConfig) -> dict[str, pd.DataFrame]:
+    """Every configured real split as its source holds it: validated, every row, in file
+    order (row i is the file's data row i + 1), before any k-shot draw."""
     spec = data.spec
     tables = {}
     for split in SPLITS:
         source = data.split_source(split)
-        if source is None:
-            continue
-        table = read_source(source, spec, k=data.k, seed=data.seed)
-        if data.sample_k_shot and split in ("train", "dev"):
-            shared = split == "dev" and source == data.split_source("train")
-            skip = data.k if shared else 0
-            table = sample_k_shot(table, k=data.k, seed=data.seed, task=spec, skip=skip)
-        tables[split] = table
+        if source is not None:
+            tables[split] = read_source(source, spec, k=data.k, seed=data.seed)
     if "train" not in tables or "test" not in tables:
         raise ValueError("a real train and a test split are required (set data_root or both)")
     return tables
+
+
+def draw_k_shot_splits(data: DataConfig, tables: dict[str, pd.DataFrame]) -> dict:
+    """``tables`` with train and dev k-shot sampled when ``data.sample_k_shot`` says so.
+
+    A dev split read from the same source as train is drawn as the next k rows per label
+    of the same shuffle (LM-BFF), never the train rows again.
+    """
+    if not data.sample_k_shot:
+        return dict(tables)
+    drawn = dict(tables)
+    for split in ("train", "dev"):
+        if split in tables:
+            shared = split == "dev" and data.split_source(split) == data.split_source("train")
+            skip = data.k if shared else 0
+            drawn[split] = sample_k_shot(
+                tables[split], k=data.k, seed=data.seed, task=data.spec, skip=skip
+            )
+    return drawn
 
 
 def read_synthetic(data: DataConfig) -> pd.DataFrame | None:

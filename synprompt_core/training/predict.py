@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from synprompt_core.configs.backbone import BackboneConfig
+from synprompt_core.configs.backbone import MASK_SLOT_KINDS, BackboneConfig
 from synprompt_core.configs.data import DataConfig, TaskConfig
 from synprompt_core.soft_prompt import SoftPrompt, load_soft_prompt
 from synprompt_core.task_registry import TaskSpec, get_task
@@ -100,6 +100,16 @@ def predict(
 OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
 
 
+def check_rows_text(cfg: BackboneConfig, table: pd.DataFrame, *, path: str | Path) -> None:
+    """A text of ``table`` holding the backbone's mask token, named by file, row and field
+    (``DataError``) from the tokenizer alone, before the model loads."""
+    from synprompt_core.backbones.loading import check_mask_literal, load_tokenizer
+
+    if cfg.kind in MASK_SLOT_KINDS:
+        tokenizer = load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
+        check_mask_literal(cfg, tokenizer, table, path=path)
+
+
 def predict_file(
     folder: str | Path,
     rows: str | Path,
@@ -116,8 +126,9 @@ def predict_file(
     with their predictions to ``output`` (.csv, .jsonl or .parquet; written whole or not at
     all). Returns ``{"rows", "output"}`` and, when the rows carry labels, ``"accuracy"`` (%).
 
-    Bad input (no such folder or file, a missing column, an empty text, an unknown label, an
-    output suffix it cannot write) raises before the model is loaded.
+    Bad input (no such folder or file, a missing column, an empty text, an unknown label, a
+    text holding the backbone's mask token, an output suffix it cannot write) raises before
+    the model is loaded.
     """
     from synprompt_core.backbones import load_backbone
     from synprompt_core.data.readers import read_rows
@@ -132,6 +143,7 @@ def predict_file(
     raw, table = read_rows(
         rows, tuned.task, text_a=text_a, text_b=text_b, label=label, format=format
     )
+    check_rows_text(tuned.backbone, table, path=rows)
     backbone = load_backbone(tuned.backbone, tuned.task)
     scored = predict(backbone=backbone, prompt=tuned.prompt, table=table, batch_size=batch_size)
     out = raw.reset_index(drop=True).assign(**scored)  # the rows as given, then predictions

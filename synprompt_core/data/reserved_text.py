@@ -1,0 +1,66 @@
+"""Input texts that hold a literal the backbone keeps for itself (its mask token).
+
+The masked backbone writes the tokenizer's mask token (``[MASK]``, ``<mask>``) in the
+template's mask slot and scores the label there; the seq2seq backbone writes T5's
+sentinel ``<extra_id_0>``. A text holding the same literal gives its row a second such
+token, which the tokenizer reads as the token itself, not as words. Such a row is
+refused, naming its file, row and field, rather than scored at the template's own
+slot: the model was pretrained to fill every mask token, so it would read the text
+with a hole in it, and only the user knows what the text should say there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from synprompt_core.data.errors import DataError
+
+TEXT_FIELDS = ("text_a", "text_b")
+
+
+def literal_rows(texts: pd.Series, *, literal: str, tokenizer) -> list[int]:
+    """0-based positions of the texts in which ``tokenizer`` reads ``literal`` as its token.
+
+    A plain substring test picks the candidates (fast on a full training file); only
+    those are tokenised, so a literal the tokenizer would split into words is let pass.
+    """
+    literal_id = tokenizer.convert_tokens_to_ids(literal)
+    found = texts.str.contains(literal, regex=False).to_numpy().nonzero()[0]
+    return [
+        int(i)
+        for i in found
+        if literal_id in tokenizer(texts.iat[i], add_special_tokens=False)["input_ids"]
+    ]
+
+
+def check_reserved_text(
+    table: pd.DataFrame, *, literal: str, tokenizer, path: str | Path, why: str
+) -> None:
+    """Raise ``DataError`` at the first row whose ``text_a`` or ``text_b`` holds ``literal``.
+
+    Args:
+        table: a validated example table, rows in file order (1-based in the error).
+        literal: the reserved token text, e.g. ``"[MASK]"``.
+        tokenizer: the backbone's tokenizer, which decides what reads as ``literal``.
+        path: the file (or dataset id) the table came from.
+        why: what the literal is, e.g. ``"the mask token of 'bert-base-uncased'"``.
+
+    Raises:
+        DataError: naming the file, the 1-based row and the field.
+    """
+    hits = []
+    for field in TEXT_FIELDS:
+        if field in table.columns:
+            rows = literal_rows(table[field].astype(str), literal=literal, tokenizer=tokenizer)
+            hits += [(row, field) for row in rows[:1]]
+    if hits:
+        row, field = min(hits)
+        raise DataError(
+            f"the text holds {literal!r}, {why}, so a text may not hold it: replace it by a "
+            "word or a placeholder such as '_'",
+            path=path,
+            row=row + 1,
+            field=field,
+        )

@@ -1,0 +1,162 @@
+"""Label words and input texts a backbone cannot score, found in its tokenizer alone."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pandas as pd
+import pytest
+
+from synprompt_core.backbones import load_backbone
+from synprompt_core.backbones.loading import mask_literal
+from synprompt_core.configs.backbone import BackboneConfig
+from synprompt_core.data import DataError
+from synprompt_core.data.reserved_text import check_reserved_text
+from synprompt_core.label_words import check_label_sentences, scored_label_words
+from synprompt_core.task_registry import get_task
+from tests.tiny_models import build_tiny_bert_mlm, build_tiny_bert_tokenizer, build_tiny_t5
+
+SST = get_task("SST-2")
+
+
+def with_words(*words: str):
+    return dataclasses.replace(SST, verbalizers=words)
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory):
+    root = tmp_path_factory.mktemp("label_word_models")
+    return {
+        "bert": build_tiny_bert_tokenizer(root),
+        "masked": build_tiny_bert_mlm(root),
+        "seq2seq": build_tiny_t5(root),
+    }
+
+
+@pytest.fixture(scope="module")
+def bert(paths):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(paths["bert"])
+
+
+@pytest.fixture(scope="module")
+def byt5(paths):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(paths["seq2seq"])
+
+
+def test_known_single_token_words_are_scored_by_their_token(bert):
+    words = scored_label_words(bert, SST, model="tiny-bert")
+    assert bert.convert_ids_to_tokens(list(words.ids)) == ["terrible", "great"]
+    assert words.notes == ()
+
+
+def test_a_word_the_tokenizer_does_not_know_names_task_label_word_tokens_and_model(bert):
+    with pytest.raises(ValueError) as err:
+        scored_label_words(bert, with_words("terrible", "好"), model="tiny-bert")
+    assert str(err.value).startswith(
+        "task SST-2, label '1' (positive): word '好' becomes ['[UNK]'] in the tokenizer of "
+        "'tiny-bert': its scored token '[UNK]' is the unknown token"
+    )
+
+
+def test_two_words_with_one_first_token_collide(bert):
+    with pytest.raises(ValueError, match="share their first token 'great'") as err:
+        scored_label_words(bert, with_words("great", "greatly"), model="tiny-bert")
+    message = str(err.value)
+    assert "label '1' (positive): word 'greatly' becomes ['great', '##l', '##y']" in message
+    assert "label '0' (negative): word 'great' becomes ['great']" in message
+
+
+def test_a_word_of_several_tokens_is_a_note_not_an_error(bert):
+    words = scored_label_words(bert, with_words("terrible", "greatly"), model="tiny-bert")
+    assert bert.convert_ids_to_tokens(list(words.ids)) == ["terrible", "great"]
+    assert words.notes == (
+        "task SST-2, label '1' (positive): word 'greatly' becomes ['great', '##l', '##y'] in "
+        "the tokenizer of 'tiny-bert'; only its first token 'great' is scored",
+    )
+
+
+@pytest.mark.parametrize(
+    ("word", "why"),
+    [("\u200b", r"becomes \[\] .*: no token to score"), ("[SEP]", r"'\[SEP\]' is a special token")],
+)
+def test_a_word_with_no_token_or_a_special_one_is_refused(bert, word, why):
+    with pytest.raises(ValueError, match=why):
+        scored_label_words(bert, with_words("terrible", word), model="tiny-bert")
+
+
+def test_a_byte_tokenizer_scores_first_bytes_and_says_so(byt5):
+    words = scored_label_words(byt5, with_words("no", "yes"), model="tiny-t5")
+    assert byt5.convert_ids_to_tokens(list(words.ids)) == ["n", "y"]
+    assert len(words.notes) == 2 and "only its first token 'n' is scored" in words.notes[0]
+    with pytest.raises(ValueError, match="share their first token 'g'"):
+        scored_label_words(byt5, with_words("great", "good"), model="tiny-t5")
+
+
+def test_the_backbone_refuses_what_the_check_refuses(paths):
+    cfg = BackboneConfig(kind="masked", model=str(paths["masked"]))
+    with pytest.raises(ValueError, match="word '好' becomes \\['\\[UNK\\]'\\]"):
+        load_backbone(cfg, with_words("terrible", "好"))
+
+
+def test_identical_label_sentences_are_refused_for_the_sentence_kind():
+    check_label_sentences(SST)
+    same = dataclasses.replace(SST, label_sentence="It was fine .")
+    with pytest.raises(ValueError, match="label '1' .* same label sentence 'It was fine .'"):
+        check_label_sentences(same)
+
+
+def test_a_text_holding_the_mask_token_is_named_by_row_and_field(bert):
+    table = pd.DataFrame(
+        {
+            "text_a": ["a fine film .", "no [mask] here .", "fine ."],
+            "text_b": ["", "", "the [MASK] was great ."],
+            "label": [1, 0, 1],
+        }
+    )
+    literal = mask_literal("masked", bert)
+    with pytest.raises(DataError) as err:
+        check_reserved_text(table, literal=literal, tokenizer=bert, path="t.csv", why="its mask")
+    assert (err.value.row, err.value.field) == (3, "text_b")  # lower case reads as words
+    assert str(err.value).startswith("t.csv row 3, field 'text_b': the text holds '[MASK]'")
+    check_reserved_text(table.head(2), literal=literal, tokenizer=bert, path="t.csv", why="")
+
+
+def test_the_seq2seq_kind_keeps_its_sentinel(byt5):
+    assert mask_literal("seq2seq", byt5) == "<extra_id_0>"
+    assert mask_literal("causal", byt5) is None
+    with pytest.raises(ValueError, match="has no mask token"):
+        mask_literal("masked", byt5)
+
+
+@pytest.mark.parametrize(("kind", "literal"), [("masked", "[MASK]"), ("seq2seq", "<extra_id_0>")])
+def test_scoring_a_text_that_holds_the_literal_fails_naming_it(paths, kind, literal):
+    """Rows made after preflight (a generator's) still fail clearly, never score silently."""
+    bb = load_backbone(BackboneConfig(kind=kind, model=str(paths[kind])), SST)
+    expected = f"row 1 of this batch .* holds the literal {re.escape(repr(literal))}"
+    with pytest.raises(ValueError, match=expected):
+        bb.encode(["fine .", f"the {literal} was great ."])
+
+
+def test_predict_names_a_row_holding_the_mask_token_before_any_model_loads(paths, tmp_path):
+    import json
+
+    from synprompt_core.soft_prompt import SoftPrompt, save_soft_prompt
+    from synprompt_core.training.predict import predict_file
+
+    folder = tmp_path / "tuned"  # its backbone folder holds a tokenizer and no weights
+    folder.mkdir()
+    backbone = BackboneConfig(kind="masked", model=str(paths["bert"]))
+    card = {"task": "SST-2", "task_spec": None, "backbone": backbone.model_dump(mode="json")}
+    (folder / "model.json").write_text(json.dumps(card))
+    save_soft_prompt(SoftPrompt(length=2, dim=32), folder / "prompt.safetensors", metadata={})
+    rows = tmp_path / "rows.csv"
+    pd.DataFrame({"sentence": ["fine .", "the [MASK] was great ."]}).to_csv(rows, index=False)
+    with pytest.raises(
+        DataError, match=r"rows.csv row 2, field 'text_a': the text holds '\[MASK\]'"
+    ):
+        predict_file(folder, rows, tmp_path / "out.csv")
