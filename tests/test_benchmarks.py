@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from benchmarks import real_fewshot
 from synprompt_core.task_registry import get_task
 from tests.conftest import REPO
+from tests.tiny_models import build_tiny_sentence_encoder
+
+# the issue's six methods, by their exact JSON names
+SIX = ["zero_shot", "real_only", "real+syn", "paired", "paired+surgery", "paired+surgery+spt"]
 
 
 def scores(accuracy: float, metric: float) -> dict[str, float]:
@@ -87,3 +92,39 @@ def test_runs_of_different_budgets_do_not_merge_into_one_table(tmp_path, monkeyp
         fewshot_table.merge([short, long], ["short.json", "long.json"])
     older = {"task": "SST-2", "results": short["results"]}  # records no budget: agrees with any
     assert fewshot_table.merge([older, long], ["old.json", "long.json"])["steps"] == 800
+
+
+def write_trec(root: Path, synthetic_root: Path, *, seed: int) -> None:
+    """A miniature LM-BFF TREC split (headerless csv, label first, six labels) and a
+    FewGen-style synthetic set for it: a registry task none of the shared data covers."""
+    folder = root / "trec" / f"16-{seed}"
+    folder.mkdir(parents=True)
+    words = ["what", "which", "who", "where", "when", "how"]
+    for split, copies in (("train", 2), ("dev", 2), ("test", 3)):
+        rows = [f'{label},"{words[label]} question {i} of {split}"' for label in range(6)
+                for i in range(copies)]  # fmt: skip
+        (folder / f"{split}.csv").write_text("\n".join(rows) + "\n")
+    synthetic = synthetic_root / "trec" / f"16-{seed}"
+    synthetic.mkdir(parents=True)
+    meanings = get_task("TREC").label_meanings  # label names as FewGen writes them
+    rows = [{"text": f"{words[label]} made up {i}", "label": meanings[label]}
+            for label in range(6) for i in range(3)]  # fmt: skip
+    (synthetic / "gen-train.json").write_text(json.dumps(rows))
+
+
+def test_the_benchmark_runs_any_registry_task_and_writes_every_method(tmp_path, capsys):
+    model = build_tiny_sentence_encoder(tmp_path / "models")
+    write_trec(tmp_path / "lm-bff", tmp_path / "fewgen", seed=13)
+    out = tmp_path / "trec.json"
+    argv = ["--task", "TREC", "--data-root", str(tmp_path / "lm-bff"), "--seeds", "13"]
+    argv += ["--synthetic-root", str(tmp_path / "fewgen"), "--model", str(model)]
+    argv += ["--steps", "2", "--eval-every", "1", "--batch-size", "4", "--json", str(out)]
+    argv += ["--methods", *SIX]
+    real_fewshot.main(argv)
+    written = json.loads(out.read_text())
+    assert written["task"] == "trec" and written["steps"] == 2
+    assert list(written["results"]) == SIX
+    for name, row in written["results"].items():
+        assert set(row["per_seed"]) == {"13"}, name
+        assert 0 <= row["mean"] <= 100 and row["std"] == 0, name
+    assert "real_only" in capsys.readouterr().out  # the table is printed too
