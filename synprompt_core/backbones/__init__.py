@@ -3,7 +3,6 @@
 from synprompt_core.backbones.base import (
     Backbone,
     fill_template,
-    verbalizer_token_ids,
     word_token_ids,
 )
 from synprompt_core.backbones.causal import CausalBackbone
@@ -22,6 +21,5 @@ __all__ = [
     "load_backbone",
     "load_pretrained",
     "resolve_model_path",
-    "verbalizer_token_ids",
     "word_token_ids",
 ]

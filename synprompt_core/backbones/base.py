@@ -29,21 +29,6 @@ def word_token_ids(tokenizer, word: str) -> list[int]:
     return ids
 
 
-def verbalizer_token_ids(tokenizer, words: Sequence[str]) -> list[int]:
-    """The first in-context token of each verbalizer word; distinct across labels."""
-    ids = [word_token_ids(tokenizer, w)[0] for w in words]
-    seen: dict[int, str] = {}
-    for word, tok in zip(words, ids, strict=True):
-        if tok in seen:
-            raise ValueError(
-                f"verbalizers {seen[tok]!r} and {word!r} share their first token "
-                f"{tokenizer.convert_ids_to_tokens(tok)!r} (id {tok}) in this model's tokenizer: "
-                "label words must differ in their first token"
-            )
-        seen[tok] = word
-    return ids
-
-
 def fill_template(template: str, *, text_a: str, text_b: str, mask: str) -> str:
     """``template`` with its ``{text_a}``, ``{text_b}``, ``{mask}`` slots filled literally."""
     values = {"text_a": text_a, "text_b": text_b, "mask": mask}

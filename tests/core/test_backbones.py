@@ -8,9 +8,10 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from synprompt_core.backbones import load_backbone, verbalizer_token_ids
+from synprompt_core.backbones import load_backbone
 from synprompt_core.backbones.causal import causal_template
 from synprompt_core.configs.backbone import BackboneConfig
+from synprompt_core.label_words import in_context_ids
 from synprompt_core.task_registry import TaskSpec
 from tests.tiny_models import (
     build_tiny_bert_mlm,
@@ -152,11 +153,11 @@ def test_truncation_cuts_texts_not_the_template(paths, kind):
 
 
 def test_verbalizer_tokens_use_the_in_context_form(backbones):
-    gpt2 = backbones[("causal", "SST-2")].tokenizer
-    ids = verbalizer_token_ids(gpt2, ["terrible", "great"])
-    assert gpt2.convert_ids_to_tokens(ids) == ["Ġterrible", "Ġgreat"]
+    gpt2 = backbones[("causal", "SST-2")]  # SST-2's words: terrible, great
+    assert gpt2.tokenizer.convert_ids_to_tokens(gpt2.label_ids.tolist()) == ["Ġterrible", "Ġgreat"]
     t5 = backbones[("seq2seq", "SST-2")].tokenizer
-    assert t5.convert_ids_to_tokens(verbalizer_token_ids(t5, ["no", "yes"])) == ["n", "y"]
+    firsts = [in_context_ids(t5, word)[0] for word in ("no", "yes")]
+    assert t5.convert_ids_to_tokens(firsts) == ["n", "y"]
 
 
 def test_labels_sharing_a_first_token_are_rejected(paths):
