@@ -67,14 +67,22 @@ def merge(payloads: list[dict], names: list[str] | None = None) -> dict:
                 f"accuracy, the others on dev {merged['metric']}",
                 file=sys.stderr,
             )
-    for prefix in ("", "metric_"):  # test accuracy, then the task's metric where logged
-        per_seed: dict[str, dict[str, float]] = {}
-        for payload in payloads:
-            for name, row in payload["results"].items():
-                if f"{prefix}per_seed" in row:
-                    per_seed.setdefault(name, {}).update(row[f"{prefix}per_seed"])
+    accuracy: dict[str, dict[str, float]] = {}
+    metric: dict[str, dict[str, float]] = {}
+    for payload in payloads:
+        for name, row in payload["results"].items():
+            scores = row.get("metric_per_seed", {})
+            for seed, value in row["per_seed"].items():
+                accuracy.setdefault(name, {})[seed] = value
+                if seed in scores:
+                    metric.setdefault(name, {})[seed] = scores[seed]
+                else:  # this file's run replaces the cell: an earlier run's metric is not its
+                    metric.get(name, {}).pop(seed, None)
+    for prefix, per_seed in (("", accuracy), ("metric_", metric)):  # accuracy, then the metric
         for name in sorted(per_seed, key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER)):
             values = per_seed[name]
+            if not values:
+                continue
             arr = np.array(list(values.values()))
             merged["results"].setdefault(name, {}).update(
                 {

@@ -82,6 +82,25 @@ def test_merged_tables_keep_the_metric_of_the_files_that_have_it(tmp_path, monke
         fewshot_table.merge([new, {**new, "metric": "mcc"}])
 
 
+def test_a_later_file_without_the_metric_takes_the_whole_cell(tmp_path, monkeypatch):
+    """Accuracy and metric of one (method, seed) come from one run: a later file that
+    replaces the cell's accuracy and records no metric leaves no metric of the earlier run."""
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from benchmarks import fewshot_table
+
+    new = payload(tmp_path, "MRPC")  # real_only: seed 13 accuracy 60, F1 40; seed 21: 64, 50
+    old = {"task": "MRPC", "results": {"real_only": {"per_seed": {"13": 70.0}}}}
+    row = fewshot_table.merge([new, old])["results"]["real_only"]
+    assert row["per_seed"] == {"13": 70.0, "21": 64.0}
+    assert row["metric_per_seed"] == {"21": 50.0}  # not seed 13's F1 of the replaced run
+    assert fewshot_table.merge([old, new])["results"]["real_only"]["metric_per_seed"] == {
+        "13": 40.0,
+        "21": 50.0,
+    }
+    only = {"task": "MRPC", "results": {"real_only": {"per_seed": {"13": 70.0, "21": 1.0}}}}
+    assert "metric_per_seed" not in fewshot_table.merge([new, only])["results"]["real_only"]
+
+
 def test_runs_of_different_budgets_do_not_merge_into_one_table(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
     from benchmarks import fewshot_table
