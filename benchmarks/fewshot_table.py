@@ -23,9 +23,11 @@ from real_fewshot import DEFAULT_METHODS, VARIANTS
 ORDER = [*DEFAULT_METHODS, *(name for name in VARIANTS if name not in DEFAULT_METHODS)]
 
 
-# what makes two runs comparable: a table mixes no budgets, models or protocols
+# what makes two runs comparable: a table mixes no budgets, models or protocols (the last
+# two are the mmd arm's: a file that ran no mmd arm records them not)
 SETTINGS = ("model", "kind", "k", "steps", "patience", "eval_every", "batch_size", "lr",
-            "prompt_length", "train_seed", "syn_limit")  # fmt: skip
+            "prompt_length", "train_seed", "syn_limit", "reweight",
+            "embedding_encoder")  # fmt: skip
 
 
 def common_settings(payloads: list[dict], names: list[str]) -> dict:

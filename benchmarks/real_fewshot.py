@@ -304,6 +304,7 @@ def write_payload(args, task, per_seed: dict, mmd_stats: dict) -> dict:
         payload["mmd"] = mmd_stats
     if "paired+surgery+mmd" in args.methods:
         payload["reweight"] = ReweightConfig.model_validate(args.reweight).model_dump(mode="json")
+        payload["embedding_encoder"] = args.embedding_encoder  # the MMD weights' embeddings
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(payload, indent=2))

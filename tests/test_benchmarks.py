@@ -113,6 +113,30 @@ def test_runs_of_different_budgets_do_not_merge_into_one_table(tmp_path, monkeyp
     assert fewshot_table.merge([older, long], ["old.json", "long.json"])["steps"] == 800
 
 
+def test_mmd_runs_of_different_reweighting_do_not_merge(monkeypatch):
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    from benchmarks import fewshot_table
+
+    argv = ["--task", "SST-2", "--data-root", "d", "--synthetic-root", "s"]
+    argv += ["--methods", "real_only", "paired+surgery+mmd"]
+    per_seed = {13: {"real_only": scores(60.0, 60.0), "paired+surgery+mmd": scores(1.0, 1.0)}}
+
+    def written(*extra: str) -> dict:
+        args = real_fewshot.parse_args([*argv, *extra])
+        return real_fewshot.write_payload(args, get_task("SST-2"), per_seed, {})
+
+    plain, loss = written(), written("--reweight", '{"use": "loss_weights"}')
+    assert plain["embedding_encoder"] == "minilm" and plain["reweight"] != loss["reweight"]
+    with pytest.raises(SystemExit, match=r"b\.json has reweight="):
+        fewshot_table.merge([plain, loss], ["a.json", "b.json"])
+    with pytest.raises(SystemExit, match=r"b\.json has embedding_encoder='other'"):
+        fewshot_table.merge([plain, written("--embedding-encoder", "other")], ["a", "b.json"])
+    args = real_fewshot.parse_args([*argv[:-2], "real_only"])  # no mmd arm: records neither
+    no_mmd = real_fewshot.write_payload(args, get_task("SST-2"), per_seed, {})
+    assert "reweight" not in no_mmd and "embedding_encoder" not in no_mmd
+    assert fewshot_table.merge([no_mmd, loss])["reweight"] == loss["reweight"]
+
+
 def write_trec(root: Path, synthetic_root: Path, *, seed: int) -> None:
     """A miniature LM-BFF TREC split (headerless csv, label first, six labels) and a
     FewGen-style synthetic set for it: a registry task none of the shared data covers."""
