@@ -20,19 +20,19 @@ from synprompt_core.data.errors import DataError
 TEXT_FIELDS = ("text_a", "text_b")
 
 
-def literal_rows(texts: pd.Series, *, literal: str, tokenizer) -> list[int]:
-    """0-based positions of the texts in which ``tokenizer`` reads ``literal`` as its token.
+def first_literal_row(texts: pd.Series, *, literal: str, tokenizer) -> int | None:
+    """0-based position of the first text in which ``tokenizer`` reads ``literal`` as its
+    token, or None.
 
     A plain substring test picks the candidates (fast on a full training file); only
-    those are tokenised, so a literal the tokenizer would split into words is let pass.
+    those are tokenised, in order, up to the first hit, so a literal the tokenizer would
+    split into words is let pass and a file full of them costs one tokenisation.
     """
     literal_id = tokenizer.convert_tokens_to_ids(literal)
-    found = texts.str.contains(literal, regex=False).to_numpy().nonzero()[0]
-    return [
-        int(i)
-        for i in found
-        if literal_id in tokenizer(texts.iat[i], add_special_tokens=False)["input_ids"]
-    ]
+    for i in texts.str.contains(literal, regex=False).to_numpy().nonzero()[0]:
+        if literal_id in tokenizer(texts.iat[i], add_special_tokens=False)["input_ids"]:
+            return int(i)
+    return None
 
 
 def check_reserved_text(
@@ -53,8 +53,8 @@ def check_reserved_text(
     hits = []
     for field in TEXT_FIELDS:
         if field in table.columns:
-            rows = literal_rows(table[field].astype(str), literal=literal, tokenizer=tokenizer)
-            hits += [(row, field) for row in rows[:1]]
+            row = first_literal_row(table[field].astype(str), literal=literal, tokenizer=tokenizer)
+            hits += [] if row is None else [(row, field)]
     if hits:
         row, field = min(hits)
         raise DataError(
