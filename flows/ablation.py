@@ -104,6 +104,7 @@ def ablation_flow(config: AblationConfig) -> dict:
             parent[0],
             config.base.tracking.experiment,
             out,
+            metric=config.metric,
             run_ids={r["run_id"] for r in results},
         )
         key = f"{config.name.lower()}-comparison"

@@ -55,6 +55,13 @@ class AblationConfig(StageConfig):
     device_slots: int = Field(
         default=1, ge=1, description="Grid cells that may compute on one device at a time"
     )
+    metric: Literal["test_task_metric", "test_accuracy", "test_macro_f1", "test_f1", "test_mcc"] = (
+        Field(
+            default="test_task_metric",
+            description="The table's cells: each task by its own metric (LM-BFF: F1 for MRPC and "
+            "QQP, MCC for CoLA, accuracy elsewhere), or one metric for all",
+        )
+    )
 
     @model_validator(mode="after")
     def _check_grid(self) -> AblationConfig:
