@@ -84,7 +84,13 @@ def scored_label_words(tokenizer, task: TaskSpec, *, model: str | None = None) -
     owner: dict[int, tuple[int, list[str]]] = {}
     ids, notes = [], []
     for label, word in enumerate(task.verbalizers):
-        word_ids = in_context_ids(tokenizer, word)
+        try:
+            word_ids = in_context_ids(tokenizer, word)
+        except Exception as err:  # noqa: BLE001 - the Rust tokenizers raise a bare Exception
+            raise ValueError(
+                f"task {task.name}, {describe_label(task, label)}: word {word!r} cannot be "
+                f"tokenised by the tokenizer of {model!r}: {str(err).splitlines()[0]}"
+            ) from err
         tokens = tokenizer.convert_ids_to_tokens(word_ids)
         said = f"task {task.name}, {describe_label(task, label)}: word {word!r} becomes "
         said += f"{tokens} in the tokenizer of {model!r}"

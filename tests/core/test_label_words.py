@@ -160,3 +160,14 @@ def test_predict_names_a_row_holding_the_mask_token_before_any_model_loads(paths
         DataError, match=r"rows.csv row 2, field 'text_a': the text holds '\[MASK\]'"
     ):
         predict_file(folder, rows, tmp_path / "out.csv")
+
+
+def test_a_tokenizer_that_fails_on_a_word_is_one_clear_error():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = Tokenizer(models.WordLevel({"terrible": 0, "[PAD]": 1}))  # no unknown token
+    words.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=words, pad_token="[PAD]")
+    with pytest.raises(ValueError, match=r"word 'great' cannot be tokenised by .*'word-level'"):
+        scored_label_words(tokenizer, SST, model="word-level")
