@@ -103,9 +103,10 @@ def dev_key(metrics: dict[str, float], *, metric: str = "accuracy") -> tuple[flo
         metrics: ``EvalResult.as_metrics("dev")`` of the evaluation.
         metric: the task's metric (``TaskSpec.metric``): LM-BFF selects on it.
     Returns:
-        ``(dev_<metric>, -dev_loss)``: the metric first, the lower dev loss on ties.
+        ``(dev_<metric>, -dev_loss)``: the metric first, the lower dev loss on ties. A best
+        step resumed from a checkpoint that predates the metric has none and ranks last.
     """
-    return (metrics[f"dev_{metric}"], -metrics["dev_loss"])
+    return (metrics.get(f"dev_{metric}", float("-inf")), -metrics["dev_loss"])
 
 
 def train_prompt(

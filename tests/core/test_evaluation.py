@@ -202,3 +202,9 @@ def test_an_accuracy_task_keeps_its_results_table(tmp_path):
     summary = {"test_accuracy": 80.0, "test_macro_f1": 79.0, "best_dev_accuracy": 75.0}
     columns = ["method", "task", "seed", "dev_accuracy", "test_accuracy", "test_macro_f1"]
     assert list(results_frame(config, summary).columns) == columns
+
+
+def test_a_best_step_recorded_before_task_metrics_ranks_last():
+    old = {"dev_accuracy": 90.0, "dev_loss": 0.1}  # a checkpoint's best, without dev_f1
+    new = {"dev_accuracy": 60.0, "dev_f1": 10.0, "dev_loss": 2.0}
+    assert dev_key(new, metric="f1") > dev_key(old, metric="f1")
