@@ -75,6 +75,7 @@ class _StopHandler:
         self.since = 0.0
         self.recheck = False
         self.raised = False
+        self.closed = False
         self.timer: threading.Timer | None = None
 
     def __call__(self, signum: int, frame) -> None:
@@ -84,21 +85,33 @@ class _StopHandler:
             self.signum, self.since = signum, time.monotonic()
         deferred = time.monotonic() - self.since < MAX_DEFER_SECONDS
         if deferred and in_database_call(frame):
-            self.timer = threading.Timer(RECHECK_SECONDS, self._redeliver)
-            self.timer.daemon = True
-            self.timer.start()
+            self._recheck_later()
             return
         self.raised = True
         raise Interrupted(self.signum)
 
+    def _recheck_later(self) -> None:
+        self.timer = threading.Timer(RECHECK_SECONDS, self._redeliver)
+        self.timer.daemon = True
+        self.timer.start()
+
     def _redeliver(self) -> None:
         # a real signal, not _thread.interrupt_main: it also breaks a blocking wait (a
         # stage lock, a device slot) that the main thread entered after the write
+        if self.closed or self.raised:
+            return
         self.recheck = True
         signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        # A signal that lands just before the main thread enters a blocking wait is not
+        # seen until the wait ends (hours, for a stage lock): send it again until the
+        # handler has taken it (it clears ``recheck``).
+        time.sleep(RECHECK_SECONDS)
+        if self.recheck and not self.closed:
+            self._recheck_later()
 
     def pending(self) -> int | None:
         """A signal still waiting for its re-delivery (none once raised); cancels it."""
+        self.closed = True
         if self.timer is not None:
             self.timer.cancel()
         return None if self.raised else self.signum
