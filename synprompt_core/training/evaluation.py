@@ -61,15 +61,11 @@ def macro_f1(*, labels: np.ndarray, predictions: np.ndarray, num_labels: int) ->
     """Unweighted mean of per-label F1 over the labels that occur in ``labels`` or
     ``predictions`` (scikit-learn's default): a class absent from both has no F1 and is
     left out, so a test set without some class is not scored down for it."""
-    scores = []
-    for label in np.union1d(labels, predictions):
-        if not 0 <= label < num_labels:
-            raise ValueError(f"label {label} out of range 0..{num_labels - 1}")
-        tp = np.sum((predictions == label) & (labels == label))
-        fp = np.sum((predictions == label) & (labels != label))
-        fn = np.sum((predictions != label) & (labels == label))
-        scores.append(2 * tp / (2 * tp + fp + fn))
-    return float(np.mean(scores))
+    counts = confusion_matrix(labels=labels, predictions=predictions, num_labels=num_labels)
+    tp = np.diag(counts)
+    wrong = counts.sum(0) + counts.sum(1) - 2 * tp  # FP + FN of each label
+    present = (tp + wrong) > 0
+    return float(np.mean(2 * tp[present] / (2 * tp[present] + wrong[present])))
 
 
 def positive_f1(*, labels: np.ndarray, predictions: np.ndarray, positive: int) -> float:
