@@ -159,7 +159,8 @@ def predict(
     text_a: Annotated[str | None, typer.Option(help="Column of the (first) text")] = None,
     text_b: Annotated[str | None, typer.Option(help="Column of the second text (pairs)")] = None,
     label: Annotated[
-        str | None, typer.Option(help="Column of known labels, if any: accuracy is printed")
+        str | None,
+        typer.Option(help="Column of known labels, if any: accuracy (and the task's metric)"),
     ] = None,
     device: Annotated[str | None, typer.Option(help="torch device (default: training's)")] = None,
 ) -> None:
@@ -176,6 +177,9 @@ def predict(
     typer.echo(f"wrote {summary['rows']} predictions to {summary['output']}")
     if "accuracy" in summary:
         typer.echo(f"accuracy on the rows' own labels: {summary['accuracy']:.2f}%")
+        metric = summary["metric"]
+        if metric != "accuracy":  # the task's own (LM-BFF: F1 for MRPC/QQP, MCC for CoLA)
+            typer.echo(f"{metric} on the rows' own labels: {summary[metric]:.2f}")
 
 
 @contextmanager

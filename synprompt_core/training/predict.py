@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -19,7 +20,7 @@ from synprompt_core.configs.backbone import MASK_SLOT_KINDS, BackboneConfig
 from synprompt_core.configs.data import DataConfig, TaskConfig
 from synprompt_core.soft_prompt import SoftPrompt, load_soft_prompt
 from synprompt_core.task_registry import TaskSpec, get_task
-from synprompt_core.training.evaluation import label_scores
+from synprompt_core.training.evaluation import label_scores, score_predictions
 
 MODEL_FILE = "model.json"
 PROMPT_FILE = "prompt.safetensors"
@@ -97,6 +98,19 @@ def predict(
     return pd.DataFrame(columns)
 
 
+def score_rows(task: TaskSpec, labels: np.ndarray, scored: pd.DataFrame) -> dict:
+    """The metrics of ``predict``'s output against integer ``labels``, keyed as the
+    pipeline's ``test_*`` metrics are (without the prefix), plus ``metric``: the task's own."""
+    probabilities = scored[[f"p_{name}" for name in task.label_names]].to_numpy()
+    truth = probabilities[np.arange(len(labels)), labels]
+    loss = float(-np.log(np.clip(truth, 1e-12, None)).mean())
+    result = score_predictions(
+        labels=labels, predictions=probabilities.argmax(axis=1), loss=loss, task=task
+    )
+    scores = {key.removeprefix("row_"): value for key, value in result.as_metrics("row").items()}
+    return {**scores, "metric": task.metric}
+
+
 OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
 
 
@@ -124,7 +138,9 @@ def predict_file(
 ) -> dict:
     """Predict every row of the file ``rows`` with the prompt in ``folder``; write the rows
     with their predictions to ``output`` (.csv, .jsonl or .parquet; written whole or not at
-    all). Returns ``{"rows", "output"}`` and, when the rows carry labels, ``"accuracy"`` (%).
+    all). Returns ``{"rows", "output"}`` and, when the rows carry labels, their scores as the
+    pipeline reports test scores (x100): ``accuracy``, ``macro_f1``, ``loss``, ``f1`` and
+    ``mcc`` where the task computes them, and ``metric``, the name of the task's own.
 
     Bad input (no such folder or file, a missing column, an empty text, an unknown label, a
     text holding the backbone's mask token, an output suffix it cannot write) raises before
@@ -149,8 +165,7 @@ def predict_file(
     out = raw.reset_index(drop=True).assign(**scored)  # the rows as given, then predictions
     summary: dict = {"rows": len(out), "output": str(output)}
     if "label" in table.columns:
-        truth = [tuned.task.label_names[i] for i in table["label"]]
-        summary["accuracy"] = 100 * float((scored["prediction"] == truth).mean())
+        summary.update(score_rows(tuned.task, table["label"].to_numpy(), scored))
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
     try:

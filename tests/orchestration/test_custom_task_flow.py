@@ -4,9 +4,13 @@ prompt applied to new rows with ``synprompt predict``."""
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from sklearn.metrics import matthews_corrcoef
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -105,6 +109,29 @@ def test_predict_scores_rows_as_training_did(trained):
     client.download_artifacts(child.info.run_id, "", str(fetched.mkdir() or fetched))
     again = predict_file(fetched, tmp_path / "real.csv", tmp_path / "again.csv", label="topic")
     assert again["accuracy"] == pytest.approx(result["test_accuracy"])
+    assert again["macro_f1"] == pytest.approx(result["test_macro_f1"])
+    assert 0 < again["loss"] < 10  # mean cross-entropy of the true labels
+    assert again["metric"] == "accuracy"
+
+
+def test_predict_reports_the_tasks_own_metric(trained):
+    """A prompt of a task scored by MCC: `predict` prints it beside accuracy, computed
+    from the predictions it wrote."""
+    tmp_path, result = trained
+    folder = tmp_path / "mcc-task"
+    shutil.copytree(result["folder"], folder)
+    card = json.loads((folder / "model.json").read_text())
+    card["task_spec"]["metric"] = "mcc"
+    (folder / "model.json").write_text(json.dumps(card))
+    out = tmp_path / "mcc.csv"
+    args = ["predict", str(folder), str(tmp_path / "real.csv"), "--output", str(out)]
+    cli = CliRunner().invoke(app, [*args, "--text-a", "text", "--label", "topic"])
+    assert cli.exit_code == 0, cli.output
+    table = pd.read_csv(out)
+    expected = 100 * matthews_corrcoef(table["topic"], table["prediction"])
+    assert f"mcc on the rows' own labels: {expected:.2f}" in cli.output
+    summary = predict_file(folder, tmp_path / "real.csv", tmp_path / "m2.csv", label="topic")
+    assert summary["metric"] == "mcc" and summary["mcc"] == pytest.approx(expected)
 
 
 def test_predict_unlabeled_rows_and_bad_input(trained):
