@@ -7,6 +7,7 @@ have been validated, so bad input fails in seconds with one message.
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -166,14 +167,19 @@ def predict(
 ) -> None:
     """Label new rows with a tuned prompt: prediction, meaning and p_<label> per row."""
     apply_defaults()
+    from synprompt_core.data.errors import DataNote
     from synprompt_core.training.predict import predict_file
 
     try:
-        summary = predict_file(
-            folder, rows, output, text_a=text_a, text_b=text_b, label=label, device=device
-        )
+        with warnings.catch_warnings(record=True) as notes:
+            warnings.simplefilter("always", DataNote)  # how columns and labels were read
+            summary = predict_file(
+                folder, rows, output, text_a=text_a, text_b=text_b, label=label, device=device
+            )
     except BAD_INPUT as err:
         _fail(str(err))
+    for note in dict.fromkeys(str(n.message) for n in notes if issubclass(n.category, DataNote)):
+        typer.echo(f"note: {note}")
     typer.echo(f"wrote {summary['rows']} predictions to {summary['output']}")
     if "accuracy" in summary:
         typer.echo(f"accuracy on the rows' own labels: {summary['accuracy']:.2f}%")

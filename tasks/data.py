@@ -15,8 +15,8 @@ from prefect.cache_policies import NO_CACHE
 from synprompt_core.configs.data import DataConfig
 from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.data import CONTRACT_COLUMNS, read_real_splits, read_synthetic, table_digest
+from synprompt_core.data.errors import DataNote
 from synprompt_core.data.splits import input_files
-from synprompt_core.data.validation import IntegerLabelsWarning
 from synprompt_core.references import Ref, cache_key
 from tasks.store import (
     read_manifest,
@@ -41,7 +41,7 @@ _WARNINGS = threading.Lock()
 def load_data(config: PipelineConfig) -> dict[str, Ref]:
     """Validate every input table and store it as parquet under its content digest.
 
-    How integer labels were read (``IntegerLabelsWarning``) goes to the run's log, once.
+    How integer labels and columns were read (a ``DataNote``) goes to the run's log, once.
     Input files unchanged since an earlier run into the same output folder (same data
     config and code, and each file the same by path, inode, size, mtime and ctime) give
     that run's stored tables again without being read, validated and digested anew.
@@ -58,7 +58,7 @@ def load_data(config: PipelineConfig) -> dict[str, Ref]:
                 get_run_logger().info("note: %s", note)
             return stored
     with _WARNINGS, warnings.catch_warnings(record=True) as caught:  # process-wide state
-        warnings.simplefilter("always", IntegerLabelsWarning)
+        warnings.simplefilter("always", DataNote)
         tables = read_real_splits(config.data)
         synthetic = read_synthetic(config.data)
     notes = list(dict.fromkeys(str(n.message) for n in caught))

@@ -20,10 +20,10 @@ import pandas as pd
 from synprompt_core.configs.backbone import MASK_SLOT_KINDS, MINILM, BackboneConfig
 from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.data import read_synthetic
+from synprompt_core.data.errors import DataNote
 from synprompt_core.data.readers import relative_hint
 from synprompt_core.data.sources import source_files
 from synprompt_core.data.splits import draw_k_shot_splits, read_split_tables
-from synprompt_core.data.validation import IntegerLabelsWarning
 from synprompt_core.task_registry import TaskSpec
 
 
@@ -41,7 +41,7 @@ def check_inputs(config: PipelineConfig) -> list[str]:
     draw = f", k={data.k}, seed={data.seed}" if data.reads_seed else ""
     lines = [f"task {task.name}{draw}"]
     with warnings.catch_warnings(record=True) as notes:
-        warnings.simplefilter("always", IntegerLabelsWarning)
+        warnings.simplefilter("always", DataNote)
         read = read_split_tables(data)
         synthetic = read_synthetic(data)
         tables = draw_k_shot_splits(data, read)

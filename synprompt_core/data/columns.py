@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from synprompt_core.data.errors import DataError
+from synprompt_core.data.errors import DataError, DataNote
 from synprompt_core.task_registry import TaskSpec
 
 # (text_a, text_b) column pairs in the order they are tried: the contract's own names,
@@ -33,8 +34,23 @@ LABEL_COLUMNS = (
 )
 
 
+class ColumnChoiceWarning(DataNote):
+    """A column found by its name where another conventional name was also present."""
+
+
 def _pick(columns: Sequence[str], candidates: Sequence[str]) -> str | None:
     return next((c for c in candidates if c in columns), None)
+
+
+def _note_choice(field: str, chosen: str, others: list[str], path: str | Path) -> None:
+    """Say which of several likely columns a field was read from, and how to pick another."""
+    if others:
+        also = ", ".join(map(repr, others))
+        message = (
+            f"{path}: {field} read from column {chosen!r} (also present: {also}); "
+            f"name another with the source's `{field}:` option"
+        )
+        warnings.warn(ColumnChoiceWarning(message), stacklevel=4)
 
 
 def _require(
@@ -80,13 +96,21 @@ def resolve_columns(
     if task.is_pair and text_a is None and text_b is None:
         both = [p for p in PAIR_COLUMNS if p[0] in columns and p[1] in columns]
         text_a, text_b = both[0] if both else (None, None)
+        if both:
+            _note_choice("text_a", text_a, [a for a, _ in both[1:]], path)
     firsts = tuple(dict.fromkeys(a for a, _ in PAIR_COLUMNS)) if task.is_pair else SINGLE_COLUMNS
     if text_a is None:
         text_a = _pick(columns, firsts)
+        if text_a is not None:
+            others = [c for c in firsts if c in columns and c != text_a]
+            _note_choice("text_a", text_a, others, path)
     if text_b is None and task.is_pair:
         text_b = next((b for a, b in PAIR_COLUMNS if a == text_a and b in columns), None)
-    if labeled:  # rows to predict have labels only where the caller names their column
-        label = label or _pick(columns, LABEL_COLUMNS)
+    if labeled and label is None:  # rows to predict have labels only where their column is named
+        label = _pick(columns, LABEL_COLUMNS)
+        if label is not None:
+            others = [c for c in LABEL_COLUMNS if c in columns and c != label]
+            _note_choice("label", label, others, path)
     mapping = {"text_a": _require(text_a, columns, "text_a", path, firsts)}
     if labeled or label is not None:  # unlabeled rows may still carry their labels
         mapping["label"] = _require(label, columns, "label", path, LABEL_COLUMNS)

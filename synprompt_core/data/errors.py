@@ -1,4 +1,4 @@
-"""The one error type of the data layer: a bad table, pointing at file, row and field."""
+"""The data layer's error (a bad table, pointing at file, row and field) and its notes."""
 
 from __future__ import annotations
 
@@ -45,3 +45,8 @@ class DataError(ValueError):
 
 def _rebuild(detail: str, path: str | Path, row: int | None, field: str | None) -> DataError:
     return DataError(detail, path=path, row=row, field=field)
+
+
+class DataNote(UserWarning):
+    """Something a reader decided on its own that the user may want to know (shown by
+    ``validate`` and in a run's log, once): how integer labels or columns were read."""

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from synprompt_core.data.errors import DataError
+from synprompt_core.data.errors import DataError, DataNote
 from synprompt_core.task_registry import TaskSpec
 
 REQUIRED_COLUMNS = ("text_a", "text_b", "label")
@@ -189,7 +189,7 @@ def validate_examples(
     return out[first + [c for c in out.columns if c not in first]].infer_objects()
 
 
-class IntegerLabelsWarning(UserWarning):
+class IntegerLabelsWarning(DataNote):
     """Integer labels that another source may number differently: read in the task's order."""
 
 

@@ -546,3 +546,35 @@ def test_input_files_are_the_files_the_readers_read(tmp_path):
     assert input_files(data) == [folder / f"{s}.tsv" for s in ("train", "dev", "test")] + [own]
     hub = data.model_copy(update={"test": SourceConfig(format="hf", path="glue", split="x")})
     assert input_files(hub) is None  # a Hugging Face dataset is no file of ours
+
+
+def test_a_column_chosen_among_several_likely_ones_is_said(tmp_path):
+    """Two columns that could hold the text (or the label): the one read is named, with
+    the option that picks another; one candidate, or a column named in the config, is quiet."""
+    import warnings
+
+    from synprompt_core.data.columns import ColumnChoiceWarning
+
+    (tmp_path / "two.csv").write_text("text,sentence,label,gold_label\nraw,clean .,1,0\n")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ColumnChoiceWarning)
+        table = read_table(tmp_path / "two.csv", SST2)
+    assert table["text_a"].tolist() == ["clean ."] and table["label"].tolist() == [1]
+    notes = [str(w.message) for w in caught]
+    assert notes == [
+        f"{tmp_path / 'two.csv'}: text_a read from column 'sentence' (also present: 'text'); "
+        "name another with the source's `text_a:` option",
+        f"{tmp_path / 'two.csv'}: label read from column 'label' (also present: "
+        "'gold_label'); name another with the source's `label:` option",
+    ]
+    (tmp_path / "pairs.csv").write_text(
+        "premise,hypothesis,sentence1,sentence2,label\np,h,s1,s2,entailment\n"
+    )
+    with pytest.warns(ColumnChoiceWarning, match=r"text_a read from column 'sentence1' \(also "):
+        assert read_table(tmp_path / "pairs.csv", MNLI)["text_b"].tolist() == ["s2"]
+    (tmp_path / "one.csv").write_text("sentence,label\nfine .,1\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ColumnChoiceWarning)
+        read_table(tmp_path / "one.csv", SST2)
+        chosen = read_table(tmp_path / "two.csv", SST2, text_a="text", label="gold_label")
+    assert chosen["text_a"].tolist() == ["raw"] and chosen["label"].tolist() == [0]

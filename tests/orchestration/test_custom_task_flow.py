@@ -152,6 +152,15 @@ def test_predict_unlabeled_rows_and_bad_input(trained):
     assert table["id"].tolist() == [7] and table["text"].tolist() == ["the striker scored twice"]
     assert "accuracy" not in cli.output
 
+    # two columns that could be the text: the one read is said, once, as a note
+    (tmp_path / "two.jsonl").write_text('{"text": "a vote", "content": "the senate voted"}\n')
+    cli = CliRunner().invoke(
+        app, [*args[:2], str(tmp_path / "two.jsonl"), "--output", str(tmp_path / "two.csv")]
+    )
+    assert cli.exit_code == 0, cli.output
+    assert cli.output.count("note: ") == 1 and "text_a read from column 'text'" in cli.output
+    assert "Warning" not in cli.output
+
     cli = CliRunner().invoke(app, ["predict", str(tmp_path), str(tmp_path / "new.jsonl"),
                                    "--output", str(tmp_path / "x.csv")])  # fmt: skip
     assert cli.exit_code == 2 and "not a prompt-tuning output folder" in cli.output
