@@ -1,22 +1,28 @@
 """The backbone's mask literal in an input text, in runs that never pass the CLI: a file
 holding it fails the pipeline flow before any MLflow run opens (whatever an earlier run on
-another backbone recorded).
+another backbone recorded); generated rows holding it are left out of training and counted.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
 import tasks.data
 from flows.pipeline import synprompt_pipeline
+from flows.prompt_tuning import prompt_tuning_flow
+from flows.tracking_run import mlflow_run
 from synprompt_core.configs.pipeline import PipelineConfig
-from synprompt_core.data import DataError
-from tasks.data import INPUTS
+from synprompt_core.data import DataError, table_digest
+from tasks.data import INPUTS, join_tables, load_data
+from tasks.prompt_tuning import DROPPED
+from tasks.store import read_table, write_table
 from tests.orchestration.conftest import smoke_config
-from tests.tiny_models import build_tiny_bert_tokenizer
+from tests.tiny_models import build_tiny_bert_mlm, build_tiny_bert_tokenizer
 
 BAD_ROW = "i loved it , [MASK] acting .\t1"
 
@@ -24,7 +30,7 @@ BAD_ROW = "i loved it , [MASK] acting .\t1"
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("mask_models")
-    return {"tokenizer": build_tiny_bert_tokenizer(root)}
+    return {"tokenizer": build_tiny_bert_tokenizer(root), "mlm": build_tiny_bert_mlm(root)}
 
 
 def masked(config: dict, model: Path) -> PipelineConfig:
@@ -74,3 +80,65 @@ def test_a_record_of_a_sentence_run_is_not_reused_for_a_masked_backbone(
     with pytest.raises(DataError, match=rf"{train} row 2, field 'text_a': .* '\[MASK\]'"):
         synprompt_pipeline(masked(config, models["tokenizer"]))
     assert [(r.info.run_id, r.info.status) for r in runs_in(out)] == before
+
+
+class Captured(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def task_log():
+    """What the stage tasks log through Prefect's run logger."""
+    handler, logger = Captured(), logging.getLogger("prefect.task_runs")
+    logger.addHandler(handler)
+    yield handler.messages
+    logger.removeHandler(handler)
+
+
+def generated(n_bad: int) -> pd.DataFrame:
+    """Rows as a generation stage writes them; ``n_bad`` of them hold ``[MASK]``."""
+    texts = ["a great film indeed .", "a dull film indeed ."]
+    texts += [f"the [MASK] was {w} ." for w in ["great", "bad"] * (n_bad // 2)]
+    return pd.DataFrame(
+        {
+            "text_a": texts,
+            "text_b": [""] * len(texts),
+            "label": [1, 0] * (len(texts) // 2),
+            "seed": list(range(len(texts))),
+            "raw_output": texts,
+        }
+    )
+
+
+def test_generated_rows_holding_the_mask_token_are_left_out_counted_and_logged(
+    prefect_server, models, tmp_path, task_log
+):
+    """Joined to the imported set as SynAlign's rows are; without the drop, every step's
+    synthetic batch would hold a second mask token and training would fail."""
+    config = masked(smoke_config(tmp_path, models["mlm"], max_steps=4), models["mlm"])
+    inputs = load_data.fn(config)  # the imported synthetic set is clean
+    rows = generated(n_bad=30)
+    folder = tmp_path / "generated"
+    folder.mkdir()
+    made = write_table(rows, folder / "synthetic.parquet", digest=table_digest(rows))
+    joined = join_tables.fn(config, [inputs["synthetic"], made], "synthetic")
+    assert len(read_table(joined)) == 6 + 32
+    inputs = {**inputs, "synthetic": joined}
+    for cached in (False, True):  # a cached stage logs its count again
+        with mlflow_run(config, name="parent") as parent:
+            result = prompt_tuning_flow(config, inputs, parent)
+        assert result["cached"] is cached
+        client = MlflowClient(parent[0])
+        (child,) = client.search_runs(
+            [client.get_run(parent[1]).info.experiment_id],
+            f"tags.mlflow.parentRunId = '{parent[1]}'",
+        )
+        assert child.info.status == "FINISHED"
+        assert child.data.metrics[DROPPED] == 30.0
+    dropped = [m for m in task_log if m.startswith("left out")]
+    assert len(dropped) == 2 and dropped[0].startswith("left out 30 synthetic rows")
