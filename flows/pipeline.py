@@ -37,7 +37,7 @@ def synprompt_pipeline(config: PipelineConfig) -> dict:
     """
     for line in check_environment(config):  # fails in seconds, before any run is opened
         print(line)
-    inputs = load_data(config)  # a bad table fails here too: no MLflow run is left behind
+    inputs = load_data(config)  # a bad table or text fails here too: no MLflow run left behind
     seed = f"-{config.data.seed}" if config.data.reads_seed else ""  # own files have none
     name = config.tracking.run_name or f"{config.name}-{config.data.task}{seed}"
     params = flatten("", config.model_dump(mode="json"))

@@ -12,12 +12,14 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from synprompt_core.configs.backbone import MASK_SLOT_KINDS, BackboneConfig
 from synprompt_core.configs.data import DataConfig
 from synprompt_core.configs.pipeline import PipelineConfig
-from synprompt_core.data import CONTRACT_COLUMNS, read_real_splits, read_synthetic, table_digest
+from synprompt_core.data import CONTRACT_COLUMNS, read_synthetic, table_digest
 from synprompt_core.data.errors import DataNote
-from synprompt_core.data.splits import input_files
+from synprompt_core.data.splits import draw_k_shot_splits, input_files, read_split_tables
 from synprompt_core.references import Ref, cache_key
+from tasks.preflight import check_input_texts
 from tasks.store import (
     read_manifest,
     read_table,
@@ -42,13 +44,18 @@ def load_data(config: PipelineConfig) -> dict[str, Ref]:
     """Validate every input table and store it as parquet under its content digest.
 
     How integer labels and columns were read (a ``DataNote``) goes to the run's log, once.
-    Input files unchanged since an earlier run into the same output folder (same data
-    config and code, and each file the same by path, inode, size, mtime and ctime) give
-    that run's stored tables again without being read, validated and digested anew.
+    Every row of each file, drawn or not, is checked for the literal the backbone writes
+    in its mask slot (``check_input_texts``, as ``synprompt validate`` does): a run started
+    from a deployment, which skips the CLI, fails with the same ``DataError`` before any
+    MLflow run opens. Input files unchanged since an earlier run into the same output
+    folder (same data config, code and checked backbone, and each file the same by path,
+    inode, size, mtime and ctime) give that run's stored tables again without being read,
+    validated, checked and digested anew.
     """
     checked = time.time_ns()
     identity = input_identity(config.data)
-    record_at = stage_path(config.tracking.output_dir, INPUTS, inputs_key(config.data))
+    record_key = inputs_key(config.data, config.backbone)
+    record_at = stage_path(config.tracking.output_dir, INPUTS, record_key)
     known = read_manifest(record_at) if identity is not None else None
     tables_at = Path(config.tracking.output_dir) / "stages" / "data"
     if known is not None and known["files"] == identity:
@@ -59,13 +66,15 @@ def load_data(config: PipelineConfig) -> dict[str, Ref]:
             return stored
     with _WARNINGS, warnings.catch_warnings(record=True) as caught:  # process-wide state
         warnings.simplefilter("always", DataNote)
-        tables = read_real_splits(config.data)
+        read = read_split_tables(config.data)
         synthetic = read_synthetic(config.data)
+        tables = draw_k_shot_splits(config.data, read)
     notes = list(dict.fromkeys(str(n.message) for n in caught))
     for note in notes:
         get_run_logger().info("note: %s", note)
     if synthetic is not None:
-        tables["synthetic"] = synthetic
+        read["synthetic"] = tables["synthetic"] = synthetic
+    check_input_texts(config, read)  # file rows, before the draw: an error names the file's row
     refs, where = {}, {}
     for name, table in tables.items():
         digest = table_digest(table)
@@ -84,9 +93,11 @@ def load_data(config: PipelineConfig) -> dict[str, Ref]:
     return refs
 
 
-def inputs_key(data: DataConfig) -> str:
-    """The record's key: the data config, the code version and the versions of the
-    libraries that parse and sample the files (an upgrade reads them again)."""
+def inputs_key(data: DataConfig, backbone: BackboneConfig) -> str:
+    """The record's key: the data config, the code version, the versions of the libraries
+    that parse and sample the files (an upgrade reads them again) and, for a backbone kind
+    that writes a mask slot, what its texts were checked against (kind and tokenizer): a
+    record of a run on another backbone is never taken for a check that did not run."""
     import numpy
     import pyarrow
 
@@ -96,6 +107,10 @@ def inputs_key(data: DataConfig) -> str:
         "pyarrow": pyarrow.__version__,
     }
     config = {"data": data.model_dump(mode="json"), "libraries": libraries}
+    if backbone.kind in MASK_SLOT_KINDS:  # other kinds check nothing: one record for all
+        config["texts_checked_for"] = backbone.model_dump(
+            mode="json", include={"kind", "model", "trust_remote_code"}
+        )
     return cache_key(stage=INPUTS, config=config, inputs={})
 
 

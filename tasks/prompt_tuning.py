@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from prefect import task
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from synprompt_core.backbones import load_backbone
+from synprompt_core.backbones.loading import drop_mask_literal_rows
 from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.references import Ref, cache_key
 from synprompt_core.training.outputs import write_outputs
@@ -18,10 +19,15 @@ from tasks.device_slots import device_slot
 from tasks.store import claim_stage, read_table, stage_dir, write_manifest
 
 STAGE = "prompt_tuning"
+DROPPED = "synthetic_dropped_mask_literal"  # the child run's metric: rows left out
 
 
 def stage_key(config: PipelineConfig, inputs: dict[str, Ref]) -> str:
-    """Cache key: what changes the result — not device, eval batch size or tracking."""
+    """Cache key: what changes the result — not device, eval batch size or tracking.
+
+    The synthetic rows left out for holding the backbone's mask literal follow from the
+    input digests and the backbone, both in the key.
+    """
     subset = {
         "task": config.data.task_identity(),
         "backbone": config.backbone.model_dump(exclude={"device"}),
@@ -40,13 +46,21 @@ def train_and_write(
     folder: Path,
     on_step: tracking.LiveHistory | None = None,
 ) -> dict:
-    """Train (resuming from a checkpoint if one exists), score, write outputs, then manifest."""
+    """Train (resuming from a checkpoint if one exists), score, write outputs, then manifest.
+
+    Synthetic rows whose text holds the literal the backbone writes in its mask slot are
+    left out and counted (``manifest["dropped"]``): imported files were refused at load, so
+    these are generated rows, degenerate for this backbone.
+    """
     tables = {name: read_table(ref) for name, ref in inputs.items()}
     backbone = load_backbone(config.backbone, config.data.spec)
+    syn, dropped = tables.get("synthetic"), 0
+    if syn is not None:
+        syn, dropped = drop_mask_literal_rows(backbone, syn)
     outcome = run_prompt_tuning(
         backbone=backbone,
         real=tables["train"],
-        syn=tables.get("synthetic"),
+        syn=syn,
         dev=tables.get("dev"),
         test=tables["test"],
         config=config.prompt_tuning,
@@ -55,7 +69,7 @@ def train_and_write(
         fingerprint=key,
         on_step=on_step,
     )
-    manifest = {"key": key, **write_outputs(folder, config, outcome)}
+    manifest = {"key": key, **write_outputs(folder, config, outcome), "dropped": dropped}
     write_manifest(folder, manifest)
     return manifest
 
@@ -73,9 +87,21 @@ def tune_soft_prompt(config: PipelineConfig, inputs: dict[str, Ref], run: tuple[
         if not cached:
             with device_slot(config.backbone.device):  # a fleet never oversubscribes a device
                 manifest = train_and_write(config, inputs, key, folder, on_step=live)
+    metrics = dict(manifest["summary"])
+    if "synthetic" in inputs:
+        metrics[DROPPED] = float(manifest["dropped"])
+    if manifest["dropped"]:
+        get_run_logger().warning(
+            "left out %d synthetic rows whose text holds the token the %s backbone %r "
+            "writes in its template's mask slot (metric %s)",
+            manifest["dropped"],
+            config.backbone.kind,
+            config.backbone.model,
+            DROPPED,
+        )
     live.finish(
         pd.read_csv(folder / "history.csv").to_dict("records"),
-        metrics=manifest["summary"],
+        metrics=metrics,
         tags={"cache_key": key, "cached": str(cached).lower()},
     )
     for name in manifest["files"]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import torch
 
 from synprompt_core.backbones.base import Backbone
@@ -10,7 +11,7 @@ from synprompt_core.backbones.masked import MaskedBackbone
 from synprompt_core.backbones.sentence import SentenceBackbone
 from synprompt_core.backbones.seq2seq import SENTINEL, Seq2SeqBackbone
 from synprompt_core.configs.backbone import MINILM, BackboneConfig
-from synprompt_core.data.reserved_text import check_reserved_text
+from synprompt_core.data.reserved_text import check_reserved_text, drop_literal_rows
 from synprompt_core.task_registry import TaskSpec
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -73,6 +74,17 @@ def check_mask_literal(cfg: BackboneConfig, tokenizer, table, *, path) -> None:
         "template's {mask} slot to score the label there"
     )
     check_reserved_text(table, literal=literal, tokenizer=tokenizer, path=path, why=why)
+
+
+def drop_mask_literal_rows(backbone: Backbone, table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """``table`` without the rows whose text holds the literal ``backbone`` writes in its
+    template's mask slot (``mask_literal``), and how many those were; ``(table, 0)`` for a
+    kind that writes none. For generated rows, removed like other degenerate ones where a
+    user's file is refused (``check_mask_literal``)."""
+    literal = mask_literal(backbone.kind, backbone.tokenizer)
+    if literal is None:
+        return table, 0
+    return drop_literal_rows(table, literal=literal, tokenizer=backbone.tokenizer)
 
 
 def mask_literal(kind: str, tokenizer) -> str | None:

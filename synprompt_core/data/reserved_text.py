@@ -6,13 +6,16 @@ sentinel ``<extra_id_0>``. A text holding the same literal gives its row a secon
 token, which the tokenizer reads as the token itself, not as words. Such a row is
 refused, naming its file, row and field, rather than scored at the template's own
 slot: the model was pretrained to fill every mask token, so it would read the text
-with a hole in it, and only the user knows what the text should say there.
+with a hole in it, and only the user knows what the text should say there. Generated
+rows are the generator's, not the user's: such a row is removed and counted like any
+other degenerate generated row (``drop_literal_rows``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from synprompt_core.data.errors import DataError
@@ -33,6 +36,39 @@ def first_literal_row(texts: pd.Series, *, literal: str, tokenizer) -> int | Non
         if literal_id in tokenizer(texts.iat[i], add_special_tokens=False)["input_ids"]:
             return int(i)
     return None
+
+
+def literal_rows(texts: pd.Series, *, literal: str, tokenizer) -> np.ndarray:
+    """Boolean ``[len(texts)]``: which texts ``tokenizer`` reads as holding ``literal`` as
+    its token (the test of ``first_literal_row``, on every text). Only the texts holding
+    ``literal`` as a substring are tokenised, in one call."""
+    hits = np.zeros(len(texts), dtype=bool)
+    candidates = texts.str.contains(literal, regex=False).to_numpy().nonzero()[0]
+    if len(candidates):
+        literal_id = tokenizer.convert_tokens_to_ids(literal)
+        ids = tokenizer(texts.iloc[candidates].tolist(), add_special_tokens=False)["input_ids"]
+        hits[candidates] = [literal_id in row for row in ids]
+    return hits
+
+
+def drop_literal_rows(table: pd.DataFrame, *, literal: str, tokenizer) -> tuple[pd.DataFrame, int]:
+    """``table`` without the rows whose ``text_a`` or ``text_b`` holds ``literal`` as
+    ``tokenizer`` reads it (a literal it splits into words is kept), and how many went.
+
+    Args:
+        table: an example table (generated rows); not changed.
+        literal: the reserved token text, e.g. ``"[MASK]"``.
+        tokenizer: the backbone's tokenizer, which decides what reads as ``literal``.
+
+    Returns:
+        ``(kept, dropped)``: the other rows in their order (index 0..n-1), and the count.
+    """
+    hits = np.zeros(len(table), dtype=bool)
+    for field in TEXT_FIELDS:
+        if field in table.columns:
+            texts = table[field].astype(str)
+            hits |= literal_rows(texts, literal=literal, tokenizer=tokenizer)
+    return table.loc[~hits].reset_index(drop=True), int(hits.sum())
 
 
 def check_reserved_text(

@@ -9,10 +9,14 @@ import pandas as pd
 import pytest
 
 from synprompt_core.backbones import load_backbone
-from synprompt_core.backbones.loading import mask_literal
+from synprompt_core.backbones.loading import drop_mask_literal_rows, mask_literal
 from synprompt_core.configs.backbone import BackboneConfig
 from synprompt_core.data import DataError
-from synprompt_core.data.reserved_text import check_reserved_text
+from synprompt_core.data.reserved_text import (
+    check_reserved_text,
+    drop_literal_rows,
+    first_literal_row,
+)
 from synprompt_core.label_words import check_label_sentences, scored_label_words
 from synprompt_core.task_registry import get_task
 from tests.tiny_models import build_tiny_bert_mlm, build_tiny_bert_tokenizer, build_tiny_t5
@@ -171,3 +175,74 @@ def test_a_tokenizer_that_fails_on_a_word_is_one_clear_error():
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=words, pad_token="[PAD]")
     with pytest.raises(ValueError, match=r"word 'great' cannot be tokenised by .*'word-level'"):
         scored_label_words(tokenizer, SST, model="word-level")
+
+
+def generated_rows() -> pd.DataFrame:
+    """Generated rows, three of them holding the mask token as the tokenizer reads it."""
+    return pd.DataFrame(
+        {
+            "text_a": [
+                "a fine film .",
+                "the [MASK] was great .",
+                "no [mask] here .",  # lower case: words, and no substring hit either
+                "fine .",
+                "[MASK] and [MASK] .",
+                "it[MASK]was bad .",  # glued to words: still the token for this tokenizer
+                "bad .",
+            ],
+            "text_b": ["", "", "", "it was [MASK] .", "[MASK]", "", ""],
+            "label": [1, 1, 0, 1, 0, 0, 0],
+            "seed": [10, 11, 12, 13, 14, 15, 16],
+        }
+    )
+
+
+def test_rows_holding_the_mask_token_are_dropped_counted_and_the_rest_kept_in_order(bert):
+    table = generated_rows()
+    before = table.copy()
+    kept, dropped = drop_literal_rows(table, literal="[MASK]", tokenizer=bert)
+    assert dropped == 4  # rows 1, 3 (text_b), 4 (both fields, counted once) and 5
+    assert kept["seed"].tolist() == [10, 12, 16]
+    assert kept["text_a"].tolist() == ["a fine film .", "no [mask] here .", "bad ."]
+    assert kept.index.tolist() == [0, 1, 2] and list(kept.columns) == list(table.columns)
+    pd.testing.assert_frame_equal(table, before)  # the input is not changed
+    clean, none = drop_literal_rows(kept, literal="[MASK]", tokenizer=bert)
+    assert none == 0 and clean.equals(kept)
+
+
+def test_a_literal_the_tokenizer_splits_into_words_is_kept(paths):
+    """The tokenizer decides, not the substring: a mask token that only matches as a word
+    of its own (``single_word``) leaves ``it[MASK]was`` as letters, which is kept."""
+    from tokenizers import AddedToken
+    from transformers import AutoTokenizer
+
+    words_only = AutoTokenizer.from_pretrained(paths["bert"])
+    words_only.add_special_tokens(
+        {"mask_token": AddedToken("[MASK]", single_word=True, special=True)}
+    )
+    table = generated_rows()
+    assert words_only.convert_ids_to_tokens(
+        words_only("it[MASK]was bad .", add_special_tokens=False)["input_ids"]
+    )[:3] == ["it", "[", "m"]
+    kept, dropped = drop_literal_rows(table, literal="[MASK]", tokenizer=words_only)
+    assert dropped == 3 and kept["seed"].tolist() == [10, 12, 15, 16]
+    texts = table["text_a"].iloc[5:]
+    assert first_literal_row(texts, literal="[MASK]", tokenizer=words_only) is None  # agrees
+
+
+@pytest.mark.parametrize(("kind", "literal"), [("masked", "[MASK]"), ("seq2seq", "<extra_id_0>")])
+def test_a_backbone_drops_the_rows_holding_its_own_literal(paths, kind, literal):
+    bb = load_backbone(BackboneConfig(kind=kind, model=str(paths[kind])), SST)
+    table = generated_rows()
+    table["text_a"] = table["text_a"].str.replace("[MASK]", literal, regex=False)
+    table["text_b"] = table["text_b"].str.replace("[MASK]", literal, regex=False)
+    kept, dropped = drop_mask_literal_rows(bb, table)
+    assert dropped == 4 and kept["seed"].tolist() == [10, 12, 16]
+    bb.encode(kept["text_a"].tolist(), kept["text_b"].tolist())  # scores without a hitch
+
+
+def test_a_backbone_that_writes_no_mask_token_drops_nothing(paths):
+    bb = load_backbone(BackboneConfig(kind="sentence", model=str(paths["masked"])), SST)
+    table = generated_rows()
+    kept, dropped = drop_mask_literal_rows(bb, table)
+    assert dropped == 0 and kept is table

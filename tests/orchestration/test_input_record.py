@@ -24,13 +24,13 @@ def config(tmp_path, monkeypatch) -> PipelineConfig:
 def reads(monkeypatch) -> list[str]:
     """The names of the data configs read through the readers, one per read."""
     seen: list[str] = []
-    real = tasks.data.read_real_splits
+    real = tasks.data.read_split_tables
 
     def counting(data):
         seen.append(data.task)
         return real(data)
 
-    monkeypatch.setattr(tasks.data, "read_real_splits", counting)
+    monkeypatch.setattr(tasks.data, "read_split_tables", counting)
     return seen
 
 
@@ -86,7 +86,7 @@ def test_stored_tables_on_a_linked_folder_are_found(config, reads, tmp_path):
 
 
 def test_a_file_edited_while_it_is_read_is_not_recorded(config, monkeypatch, tmp_path):
-    real, seen = tasks.data.read_real_splits, []
+    real, seen = tasks.data.read_split_tables, []
 
     def editing(data):
         seen.append(data.task)
@@ -95,7 +95,7 @@ def test_a_file_edited_while_it_is_read_is_not_recorded(config, monkeypatch, tmp
         train.write_text(train.read_text())  # same bytes; its mtime and ctime move on
         return tables
 
-    monkeypatch.setattr(tasks.data, "read_real_splits", editing)
+    monkeypatch.setattr(tasks.data, "read_split_tables", editing)
     load_data.fn(config)
     load_data.fn(config)
     assert seen == ["SST-2", "SST-2"]
@@ -154,3 +154,56 @@ def test_a_copied_output_folder_uses_its_own_stored_tables(config, reads, tmp_pa
     assert reads == ["SST-2"]  # the record names its tables relative to its own folder
     assert all(Path(ref.path).is_relative_to(copy.resolve()) for ref in again.values())
     assert {k: r.sha256 for k, r in again.items()} == {k: r.sha256 for k, r in first.items()}
+
+
+def masked(config: PipelineConfig, model: Path) -> PipelineConfig:
+    backbone = config.backbone.model_copy(update={"kind": "masked", "model": str(model)})
+    return config.model_copy(update={"backbone": backbone})
+
+
+@pytest.fixture(scope="module")
+def bert_tokenizer(tmp_path_factory) -> Path:
+    from tests.tiny_models import build_tiny_bert_tokenizer
+
+    return build_tiny_bert_tokenizer(tmp_path_factory.mktemp("record_models"))
+
+
+def test_the_record_key_holds_the_backbone_the_texts_were_checked_for(config, tmp_path):
+    from tasks.data import inputs_key
+
+    def key(kind: str, model: str = "a") -> str:
+        backbone = config.backbone.model_copy(update={"kind": kind, "model": model})
+        return inputs_key(config.data, backbone)
+
+    assert key("sentence") == key("causal") == key("sentence", "b")  # nothing was checked
+    keys = {key("masked"), key("masked", "b"), key("seq2seq"), key("sentence")}
+    assert len(keys) == 4
+
+
+def test_a_sentence_runs_record_is_not_taken_for_a_masked_backbones_check(
+    config, reads, tmp_path, bert_tokenizer
+):
+    from synprompt_core.data import DataError
+
+    train = train_file(tmp_path)
+    lines = train.read_text().splitlines()
+    lines[2] = "i loved it , [MASK] acting .\t1"
+    train.write_text("\n".join(lines) + "\n")
+    load_data.fn(config)  # the sentence kind writes no mask token: the text is fine
+    assert load_data.fn(config) and reads == ["SST-2"]  # recorded, and the record hits
+    with pytest.raises(DataError, match=rf"{train} row 2, field 'text_a': .* '\[MASK\]'"):
+        load_data.fn(masked(config, bert_tokenizer))
+    assert reads == ["SST-2", "SST-2"]
+
+
+def test_a_record_hit_skips_the_text_check(config, reads, monkeypatch, bert_tokenizer):
+    checks = []
+    real = tasks.data.check_input_texts
+    monkeypatch.setattr(
+        tasks.data, "check_input_texts", lambda *a: checks.append(a[1].keys()) or real(*a)
+    )
+    bert = masked(config, bert_tokenizer)
+    first = load_data.fn(bert)
+    assert load_data.fn(bert) == first
+    assert reads == ["SST-2"] and len(checks) == 1
+    assert list(checks[0]) == ["train", "dev", "test", "synthetic"]
