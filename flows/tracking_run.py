@@ -10,6 +10,7 @@ from pathlib import Path
 from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.references import code_version, json_digest
 from tasks import tracking
+from tasks.provenance import environment_tags
 
 
 def flatten(prefix: str, value) -> dict[str, object]:
@@ -56,6 +57,7 @@ def mlflow_run(
         "synprompt.task": config.data.task,
         "synprompt.stage": name if parent else "pipeline",
         **tracking.process_tags(),
+        **environment_tags(),
     }
     if parent is None:  # runs left RUNNING by a killed process: mark them FAILED now
         for stale in tracking.fail_dead_runs(uri, experiment):

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
+import prefect
 import pytest
+import torch
 from mlflow.tracking import MlflowClient
 
 from flows.pipeline import synprompt_pipeline
@@ -10,6 +15,7 @@ from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.data import read_real_splits
 from tests.orchestration.conftest import smoke_config, with_new_eval_batch
 
+PROJECT = Path(__file__).resolve().parents[2]
 EXPECTED_ARTIFACTS = {
     "prompt.safetensors",
     "history.csv",
@@ -50,6 +56,13 @@ def test_parent_and_child_runs_are_finished_with_metrics(finished):
     assert parent.data.params["prompt_tuning.strategy"] == "paired"
     assert "test_accuracy" in parent.data.metrics
     assert parent.data.tags["prefect.flow_run_id"]
+    assert parent.data.tags["synprompt.version.torch"] == torch.__version__
+    assert parent.data.tags["synprompt.version.prefect"] == prefect.__version__
+    if (PROJECT / ".git").exists():  # the code that ran, as the MLflow UI's source version
+        head = ["git", "-C", str(PROJECT), "rev-parse", "HEAD"]
+        commit = subprocess.run(head, capture_output=True, text=True, check=True).stdout.strip()
+        assert parent.data.tags["mlflow.source.git.commit"] == commit
+        assert parent.data.tags["synprompt.git_dirty"] in ("true", "false")
     children = client.search_runs(
         [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
     )
