@@ -25,6 +25,7 @@ from synprompt_core.data.readers import relative_hint
 from synprompt_core.data.sources import source_files
 from synprompt_core.data.splits import draw_k_shot_splits, read_split_tables
 from synprompt_core.task_registry import TaskSpec
+from tasks.warning_state import WARNINGS
 
 
 def check_inputs(config: PipelineConfig) -> list[str]:
@@ -40,7 +41,7 @@ def check_inputs(config: PipelineConfig) -> list[str]:
     task = data.spec
     draw = f", k={data.k}, seed={data.seed}" if data.reads_seed else ""
     lines = [f"task {task.name}{draw}"]
-    with warnings.catch_warnings(record=True) as notes:
+    with WARNINGS, warnings.catch_warnings(record=True) as notes:  # process-wide state
         warnings.simplefilter("always", DataNote)
         read = read_split_tables(data)
         synthetic = read_synthetic(data)
