@@ -162,9 +162,8 @@ def predict_file(
     if output.is_dir():
         raise ValueError(f"{output} is a folder: give a file name for the predictions")
     tuned = load_tuned_prompt(folder, device=device)
-    raw, table = read_rows(
-        rows, tuned.task, text_a=text_a, text_b=text_b, label=label, format=format
-    )
+    columns = {"text_a": text_a, "text_b": text_b, "label": label}
+    raw, table = read_rows(rows, tuned.task, **columns, format=format, option="`--{flag}`")
     check_rows_text(tuned.backbone, table, path=rows)
     backbone = load_backbone(tuned.backbone, tuned.task)
     scored = predict(backbone=backbone, prompt=tuned.prompt, table=table, batch_size=batch_size)
