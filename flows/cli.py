@@ -180,6 +180,8 @@ def predict(
         _fail(str(err))
     for note in dict.fromkeys(str(n.message) for n in notes if issubclass(n.category, DataNote)):
         typer.echo(f"note: {note}")
+    for other in (n for n in notes if not issubclass(n.category, DataNote)):  # not ours
+        warnings.showwarning(other.message, other.category, other.filename, other.lineno)
     typer.echo(f"wrote {summary['rows']} predictions to {summary['output']}")
     if "accuracy" in summary:
         typer.echo(f"accuracy on the rows' own labels: {summary['accuracy']:.2f}%")
