@@ -27,7 +27,7 @@ from tasks.store import (
     write_manifest,
     write_table,
 )
-from tasks.warning_state import WARNINGS
+from tasks.warning_state import WARNINGS, data_notes
 
 INPUTS = "inputs"
 # a file changed this recently may change again within its timestamp's granularity,
@@ -65,7 +65,7 @@ def load_data(config: PipelineConfig) -> dict[str, Ref]:
         read = read_split_tables(config.data)
         synthetic = read_synthetic(config.data)
         tables = draw_k_shot_splits(config.data, read)
-    notes = list(dict.fromkeys(str(n.message) for n in caught))
+    notes = data_notes(caught)
     for note in notes:
         get_run_logger().info("note: %s", note)
     if synthetic is not None:

@@ -25,7 +25,7 @@ from synprompt_core.data.readers import relative_hint
 from synprompt_core.data.sources import source_files
 from synprompt_core.data.splits import draw_k_shot_splits, read_split_tables
 from synprompt_core.task_registry import TaskSpec
-from tasks.warning_state import WARNINGS
+from tasks.warning_state import WARNINGS, data_notes
 
 
 def check_inputs(config: PipelineConfig) -> list[str]:
@@ -56,7 +56,7 @@ def check_inputs(config: PipelineConfig) -> list[str]:
             source = data.synthetic_source() if split == "synthetic" else data.split_source(split)
             cut = " (its `limit` keeps the first rows of the file)" if source.limit else ""
             lines.append(f"  note: no {split} rows for {names}{cut}")
-    for note in dict.fromkeys(str(n.message) for n in notes):
+    for note in data_notes(notes):
         lines.append(f"  note: {note}")
     for what, model in _models(config):  # present, not loaded
         lines.append(f"{what} model {model!r}: {_check_model(model, what)}")
