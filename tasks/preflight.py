@@ -18,9 +18,11 @@ from pathlib import Path
 import pandas as pd
 
 from synprompt_core.configs.backbone import MASK_SLOT_KINDS, MINILM, BackboneConfig
+from synprompt_core.configs.data import SourceConfig
 from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.data import read_synthetic
 from synprompt_core.data.errors import DataNote
+from synprompt_core.data.hf import dataset_name
 from synprompt_core.data.readers import relative_hint
 from synprompt_core.data.sources import source_files
 from synprompt_core.data.splits import draw_k_shot_splits, read_split_tables
@@ -157,8 +159,14 @@ def check_input_texts(config: PipelineConfig, tables: dict[str, pd.DataFrame]) -
         for split, table in tables.items():
             source = data.synthetic_source() if split == "synthetic" else data.split_source(split)
             files = source_files(source, data.spec, k=data.k, seed=data.seed)
-            path = files[0] if files else source.path
+            path = files[0] if files else where(source)
             check_mask_literal(backbone, tokenizer, table, path=path)
+
+
+def where(source: SourceConfig) -> str:
+    """A source without files of ours (a Hugging Face dataset) named as its reader names
+    it in an error: the dataset, its config and the split."""
+    return dataset_name(source.path, config_name=source.hf_config, split=source.split)
 
 
 # A fast tokenizer is not safe to call from two threads at once (ablation cells run their
