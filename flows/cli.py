@@ -169,6 +169,7 @@ def predict(
     apply_defaults()
     from synprompt_core.data.errors import DataNote
     from synprompt_core.training.predict import predict_file
+    from tasks.warning_state import data_notes
 
     try:
         with warnings.catch_warnings(record=True) as notes:
@@ -178,7 +179,7 @@ def predict(
             )
     except BAD_INPUT as err:
         _fail(str(err))
-    for note in dict.fromkeys(str(n.message) for n in notes if issubclass(n.category, DataNote)):
+    for note in data_notes(notes):  # other warnings are shown as they came
         typer.echo(f"note: {note}")
     typer.echo(f"wrote {summary['rows']} predictions to {summary['output']}")
     if "accuracy" in summary:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -28,15 +27,12 @@ from tasks.store import (
     write_manifest,
     write_table,
 )
+from tasks.warning_state import WARNINGS, data_notes
 
 INPUTS = "inputs"
 # a file changed this recently may change again within its timestamp's granularity,
 # unseen by a (size, mtime, ctime) check: its identity is not recorded yet
 SETTLED_NS = 2_000_000_000
-
-# catch_warnings swaps process-wide state: ablation cells loading their tables in parallel
-# threads would otherwise collect each other's notes
-_WARNINGS = threading.Lock()
 
 
 @task(name="load-data", cache_policy=NO_CACHE)
@@ -64,12 +60,12 @@ def load_data(config: PipelineConfig) -> dict[str, Ref]:
             for note in known["notes"]:
                 get_run_logger().info("note: %s", note)
             return stored
-    with _WARNINGS, warnings.catch_warnings(record=True) as caught:  # process-wide state
+    with WARNINGS, warnings.catch_warnings(record=True) as caught:  # process-wide state
         warnings.simplefilter("always", DataNote)
         read = read_split_tables(config.data)
         synthetic = read_synthetic(config.data)
         tables = draw_k_shot_splits(config.data, read)
-    notes = list(dict.fromkeys(str(n.message) for n in caught))
+    notes = data_notes(caught)
     for note in notes:
         get_run_logger().info("note: %s", note)
     if synthetic is not None:

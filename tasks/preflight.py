@@ -18,13 +18,16 @@ from pathlib import Path
 import pandas as pd
 
 from synprompt_core.configs.backbone import MASK_SLOT_KINDS, MINILM, BackboneConfig
+from synprompt_core.configs.data import SourceConfig
 from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.data import read_synthetic
 from synprompt_core.data.errors import DataNote
+from synprompt_core.data.hf import dataset_name
 from synprompt_core.data.readers import relative_hint
 from synprompt_core.data.sources import source_files
 from synprompt_core.data.splits import draw_k_shot_splits, read_split_tables
 from synprompt_core.task_registry import TaskSpec
+from tasks.warning_state import WARNINGS, data_notes
 
 
 def check_inputs(config: PipelineConfig) -> list[str]:
@@ -40,7 +43,7 @@ def check_inputs(config: PipelineConfig) -> list[str]:
     task = data.spec
     draw = f", k={data.k}, seed={data.seed}" if data.reads_seed else ""
     lines = [f"task {task.name}{draw}"]
-    with warnings.catch_warnings(record=True) as notes:
+    with WARNINGS, warnings.catch_warnings(record=True) as notes:  # process-wide state
         warnings.simplefilter("always", DataNote)
         read = read_split_tables(data)
         synthetic = read_synthetic(data)
@@ -55,7 +58,7 @@ def check_inputs(config: PipelineConfig) -> list[str]:
             source = data.synthetic_source() if split == "synthetic" else data.split_source(split)
             cut = " (its `limit` keeps the first rows of the file)" if source.limit else ""
             lines.append(f"  note: no {split} rows for {names}{cut}")
-    for note in dict.fromkeys(str(n.message) for n in notes):
+    for note in data_notes(notes):
         lines.append(f"  note: {note}")
     for what, model in _models(config):  # present, not loaded
         lines.append(f"{what} model {model!r}: {_check_model(model, what)}")
@@ -156,8 +159,14 @@ def check_input_texts(config: PipelineConfig, tables: dict[str, pd.DataFrame]) -
         for split, table in tables.items():
             source = data.synthetic_source() if split == "synthetic" else data.split_source(split)
             files = source_files(source, data.spec, k=data.k, seed=data.seed)
-            path = files[0] if files else source.path
+            path = files[0] if files else where(source)
             check_mask_literal(backbone, tokenizer, table, path=path)
+
+
+def where(source: SourceConfig) -> str:
+    """A source without files of ours (a Hugging Face dataset) named as its reader names
+    it in an error: the dataset, its config and the split."""
+    return dataset_name(source.path, config_name=source.hf_config, split=source.split)
 
 
 # A fast tokenizer is not safe to call from two threads at once (ablation cells run their

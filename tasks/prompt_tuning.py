@@ -9,11 +9,12 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from synprompt_core.backbones import load_backbone
-from synprompt_core.backbones.loading import drop_mask_literal_rows
+from synprompt_core.backbones.loading import drop_mask_literal_rows, mask_literal
 from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.references import Ref, cache_key
 from synprompt_core.training.outputs import write_outputs
 from synprompt_core.training.run import run_prompt_tuning
+from synprompt_core.training.trainer import NEEDS_SYN
 from tasks import tracking
 from tasks.device_slots import device_slot
 from tasks.store import claim_stage, read_table, stage_dir, write_manifest
@@ -50,13 +51,22 @@ def train_and_write(
 
     Synthetic rows whose text holds the literal the backbone writes in its mask slot are
     left out and counted (``manifest["dropped"]``): imported files were refused at load, so
-    these are generated rows, degenerate for this backbone.
+    these are generated rows, degenerate for this backbone. A strategy that trains on
+    synthetic rows and has none left is one ``ValueError`` saying so, before any step.
     """
     tables = {name: read_table(ref) for name, ref in inputs.items()}
     backbone = load_backbone(config.backbone, config.data.spec)
     syn, dropped = tables.get("synthetic"), 0
     if syn is not None:
         syn, dropped = drop_mask_literal_rows(backbone, syn)
+        if dropped and syn.empty and config.prompt_tuning.strategy in NEEDS_SYN:
+            literal = mask_literal(backbone.kind, backbone.tokenizer)
+            raise ValueError(
+                f"all {dropped} synthetic rows hold {literal!r}, the token the "
+                f"{config.backbone.kind} backbone {config.backbone.model!r} writes in its "
+                f"template's mask slot: strategy {config.prompt_tuning.strategy!r} has no "
+                "synthetic row left to train on"
+            )
     outcome = run_prompt_tuning(
         backbone=backbone,
         real=tables["train"],

@@ -23,6 +23,7 @@ from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunStatus, Ru
 from mlflow.tracking import MlflowClient
 
 from synprompt_core.references import Ref
+from tasks.warning_state import WARNINGS
 
 PARAM_LIMIT = 6000
 BATCH = 900
@@ -259,15 +260,12 @@ def log_artifact(uri: str, run_id: str, path: Path, *, folder: str | None = None
     client_for(uri).log_artifact(run_id, str(path), artifact_path=folder)
 
 
-_WARNINGS = threading.Lock()
-
-
 def log_datasets(uri: str, run_id: str, tables: list[tuple[str, str, Ref]]) -> None:
     """Register parquet example tables, ``(name, context, ref)`` each, as the run's inputs
     (``mlflow.log_input``), in one store call."""
     entries = []
     frames = [pd.read_parquet(ref.path) for _, _, ref in tables]  # outside the lock
-    with _WARNINGS, warnings.catch_warnings():  # process-wide filters: one thread at a time
+    with WARNINGS, warnings.catch_warnings():  # process-wide filters: one thread at a time
         # MLflow's advice on ambiguous local sources and integer columns (our labels are
         # never missing) would print on every stage of every run
         warnings.filterwarnings("ignore", "The specified dataset source", UserWarning)

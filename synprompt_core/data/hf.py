@@ -72,6 +72,11 @@ def class_label_order(names: list[str], task: TaskSpec, *, where: str) -> list[i
     return order
 
 
+def dataset_name(name_or_path: str | Path, *, config_name: str | None, split: str) -> str:
+    """How errors name a split of a dataset, which has no file: ``glue/sst2[validation]``."""
+    return f"{name_or_path}{'/' + config_name if config_name else ''}[{split}]"
+
+
 def read_hf_dataset(
     name_or_path: str | Path,
     task: TaskSpec,
@@ -97,7 +102,7 @@ def read_hf_dataset(
     Returns:
         Validated table; ClassLabel ints are remapped by class name to the task's order.
     """
-    where = f"{name_or_path}{'/' + config_name if config_name else ''}[{split}]"
+    where = dataset_name(name_or_path, config_name=config_name, split=split)
     dataset = _load(name_or_path, config_name, split, where)
     mapping = resolve_columns(
         dataset.column_names, task, path=where, text_a=text_a, text_b=text_b, label=label

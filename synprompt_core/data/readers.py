@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from synprompt_core.data.columns import resolve_columns
+from synprompt_core.data.columns import SOURCE_OPTION, resolve_columns
 from synprompt_core.data.errors import DataError
 from synprompt_core.data.validation import EXTRA_COLUMNS, validate_examples
 from synprompt_core.task_registry import TaskSpec
@@ -177,15 +177,24 @@ def read_rows(
     label: str | None = None,
     format: str | None = None,
     labeled: bool = False,
+    option: str = SOURCE_OPTION,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rows to label: the file as read (every column), and its validated texts, with the
     labels of column ``label`` when one is named. Same formats and errors as ``read_table``,
-    which is this with ``labeled=True`` (labels required, synthetic-set columns kept)."""
+    which is this with ``labeled=True`` (labels required, synthetic-set columns kept).
+    ``option``: how the caller names a column, as ``resolve_columns`` takes it."""
     path = check_file(path)
     fmt = format or table_format(path)
     raw = _load_as(path, fmt)
     mapping = resolve_columns(
-        raw.columns, task, path=path, text_a=text_a, text_b=text_b, label=label, labeled=labeled
+        raw.columns,
+        task,
+        path=path,
+        text_a=text_a,
+        text_b=text_b,
+        label=label,
+        labeled=labeled,
+        option=option,
     )
     table = pd.DataFrame({target: raw[source] for target, source in mapping.items()})
     if fmt in ("csv", "tsv") and "label" in table.columns:

@@ -21,6 +21,7 @@ from synprompt_core.configs.data import DataConfig, TaskConfig
 from synprompt_core.soft_prompt import SoftPrompt, load_soft_prompt
 from synprompt_core.task_registry import TaskSpec, get_task
 from synprompt_core.training.evaluation import label_scores, score_predictions
+from synprompt_core.training.run import reported_scores
 
 MODEL_FILE = "model.json"
 PROMPT_FILE = "prompt.safetensors"
@@ -100,15 +101,19 @@ def predict(
 
 def score_rows(task: TaskSpec, labels: np.ndarray, scored: pd.DataFrame) -> dict:
     """The metrics of ``predict``'s output against integer ``labels``, keyed as the
-    pipeline's ``test_*`` metrics are (without the prefix), plus ``metric``: the task's own."""
+    pipeline's ``test_*`` metrics are (without the prefix: ``accuracy``, ``macro_f1``,
+    ``f1``/``mcc`` where computed, ``task_metric``), plus ``loss`` (mean cross-entropy of
+    the true labels) and ``metric``, the name of the task's own."""
     probabilities = scored[[f"p_{name}" for name in task.label_names]].to_numpy()
     truth = probabilities[np.arange(len(labels)), labels]
     loss = float(-np.log(np.clip(truth, 1e-12, None)).mean())
     result = score_predictions(
         labels=labels, predictions=probabilities.argmax(axis=1), loss=loss, task=task
     )
-    scores = {key.removeprefix("row_"): value for key, value in result.as_metrics("row").items()}
-    return {**scores, "metric": task.metric}
+    scores = {
+        key.removeprefix("row_"): value for key, value in reported_scores(result, "row").items()
+    }
+    return {**scores, "loss": loss, "metric": task.metric}
 
 
 OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
@@ -139,8 +144,9 @@ def predict_file(
     """Predict every row of the file ``rows`` with the prompt in ``folder``; write the rows
     with their predictions to ``output`` (.csv, .jsonl or .parquet; written whole or not at
     all). Returns ``{"rows", "output"}`` and, when the rows carry labels, their scores as the
-    pipeline reports test scores (x100): ``accuracy``, ``macro_f1``, ``loss``, ``f1`` and
-    ``mcc`` where the task computes them, and ``metric``, the name of the task's own.
+    pipeline reports test scores (x100, ``score_rows``): ``accuracy``, ``macro_f1``, ``f1``
+    and ``mcc`` where the task computes them, ``task_metric``, and also ``loss`` and
+    ``metric``, the name of the task's own.
 
     Bad input (no such folder or file, a missing column, an empty text, an unknown label, a
     text holding the backbone's mask token, an output suffix it cannot write) raises before
@@ -156,9 +162,8 @@ def predict_file(
     if output.is_dir():
         raise ValueError(f"{output} is a folder: give a file name for the predictions")
     tuned = load_tuned_prompt(folder, device=device)
-    raw, table = read_rows(
-        rows, tuned.task, text_a=text_a, text_b=text_b, label=label, format=format
-    )
+    columns = {"text_a": text_a, "text_b": text_b, "label": label}
+    raw, table = read_rows(rows, tuned.task, **columns, format=format, option="`--{flag}`")
     check_rows_text(tuned.backbone, table, path=rows)
     backbone = load_backbone(tuned.backbone, tuned.task)
     scored = predict(backbone=backbone, prompt=tuned.prompt, table=table, batch_size=batch_size)

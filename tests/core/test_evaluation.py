@@ -208,3 +208,23 @@ def test_a_best_step_recorded_before_task_metrics_ranks_last():
     old = {"dev_accuracy": 90.0, "dev_loss": 0.1}  # a checkpoint's best, without dev_f1
     new = {"dev_accuracy": 60.0, "dev_f1": 10.0, "dev_loss": 2.0}
     assert dev_key(new, metric="f1") > dev_key(old, metric="f1")
+
+
+def test_predict_scores_rows_under_the_pipelines_test_metric_names():
+    """`predict --label` reports what a run logs as ``test_<name>``, under the same names:
+    ``task_metric`` included (the name comparison tables use), F1 for MRPC's "1"."""
+    from synprompt_core.training.predict import score_rows
+    from synprompt_core.training.run import reported_scores
+
+    task = get_task("MRPC")
+    labels = ints(0, 1, 1, 0, 1, 1)
+    positive = np.array([0.2, 0.9, 0.4, 0.6, 0.7, 0.8])
+    scored = pd.DataFrame({"p_0": 1 - positive, "p_1": positive})
+    scores = score_rows(task, labels, scored)
+    result = score_predictions(
+        labels=labels, predictions=(positive > 0.5).astype(np.int64), loss=0.0, task=task
+    )
+    logged = {k.removeprefix("test_"): v for k, v in reported_scores(result, "test").items()}
+    assert {k: scores[k] for k in logged} == pytest.approx(logged)
+    expected_f1 = 100 * f1_score(labels, positive > 0.5)
+    assert scores["task_metric"] == pytest.approx(expected_f1) and scores["metric"] == "f1"

@@ -246,3 +246,33 @@ def test_a_backbone_that_writes_no_mask_token_drops_nothing(paths):
     table = generated_rows()
     kept, dropped = drop_mask_literal_rows(bb, table)
     assert dropped == 0 and kept is table
+
+
+def test_predict_names_its_own_option_for_a_column_chosen_or_missing(paths, tmp_path):
+    """`predict` has no source config: its note and its error name `--text-a`, the option
+    that picks the column there, not a source's `text_a:`."""
+    import json
+
+    from synprompt_core.data.columns import ColumnChoiceWarning
+    from synprompt_core.soft_prompt import SoftPrompt, save_soft_prompt
+    from synprompt_core.training.predict import predict_file
+
+    folder = tmp_path / "tuned"  # its backbone folder holds a tokenizer and no weights
+    folder.mkdir()
+    backbone = BackboneConfig(kind="masked", model=str(paths["bert"]))
+    card = {"task": "SST-2", "task_spec": None, "backbone": backbone.model_dump(mode="json")}
+    (folder / "model.json").write_text(json.dumps(card))
+    save_soft_prompt(SoftPrompt(length=2, dim=32), folder / "prompt.safetensors", metadata={})
+    rows = tmp_path / "rows.csv"
+    frame = {"text": ["raw", "raw"], "sentence": ["fine .", "the [MASK] was great ."]}
+    pd.DataFrame(frame).to_csv(rows, index=False)
+    with (
+        pytest.warns(
+            ColumnChoiceWarning, match=r"'sentence' \(also present: 'text'\); .*`--text-a`$"
+        ),
+        pytest.raises(DataError, match=r"row 2, field 'text_a'"),  # stops before the model loads
+    ):
+        predict_file(folder, rows, tmp_path / "out.csv")
+    pd.DataFrame({"words": ["fine ."]}).to_csv(rows, index=False)
+    with pytest.raises(DataError, match=r"missing column .* name yours with `--text-a`$"):
+        predict_file(folder, rows, tmp_path / "out.csv")

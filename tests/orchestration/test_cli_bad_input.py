@@ -236,3 +236,22 @@ def test_printed_store_uris_drop_their_credentials():
     )
     assert redact_uri("http://token@host/") == "http://***@host/"
     assert redact_uri("sqlite:////tmp/mlflow.db") == "sqlite:////tmp/mlflow.db"
+
+
+def test_predict_says_its_notes_and_lets_other_warnings_through(tmp_path, monkeypatch):
+    """Collecting the readers' notes does not swallow a library's own warnings."""
+    import warnings
+
+    import synprompt_core.training.predict
+    from synprompt_core.data.errors import DataNote
+
+    def predict_file(*args, **kwargs):
+        warnings.warn(DataNote("rows.csv: text_a read from column 'sentence'"), stacklevel=1)
+        warnings.warn(FutureWarning("a library's own advice"), stacklevel=1)
+        return {"rows": 1, "output": "out.csv"}
+
+    monkeypatch.setattr(synprompt_core.training.predict, "predict_file", predict_file)
+    with pytest.warns(FutureWarning, match="a library's own advice"):
+        result = run_cli("predict", str(tmp_path), "rows.csv", "--output", "out.csv")
+    assert result.exit_code == 0, result.output
+    assert "note: rows.csv: text_a read from column 'sentence'" in result.output

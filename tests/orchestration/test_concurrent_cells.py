@@ -260,3 +260,51 @@ def test_runs_logging_one_table_at_the_same_moment_all_get_it(store, tmp_path):
     for _, run_id in runs:
         (dataset,) = client.get_run(run_id).inputs.dataset_inputs
         assert dataset.dataset.name == "train"
+
+
+def test_a_note_read_while_another_cell_logs_its_datasets_reaches_the_run_log(
+    store, tmp_path, monkeypatch
+):
+    """Both swap the process-wide warning state: a cell logging its datasets while another
+    reads its tables must not restore the state under the reader, whose note would then
+    leak to stderr as a raw Python warning instead of reaching its run's log."""
+    import warnings
+
+    import tasks.data
+    from synprompt_core.data.validation import IntegerLabelsWarning
+
+    config = PipelineConfig.model_validate(smoke_config(tmp_path, tmp_path / "model"))
+    logging_inside, reading, logged = threading.Event(), threading.Event(), []
+    from_pandas = tracking.mlflow.data.from_pandas
+
+    def slow_from_pandas(*args, **kwargs):
+        logging_inside.set()
+        reading.wait(timeout=2)  # the other cell starts reading meanwhile (unless it waits)
+        return from_pandas(*args, **kwargs)
+
+    real = tasks.data.read_synthetic
+
+    def noting(data):
+        reading.set()
+        logger.join(timeout=5)  # the logging cell is done before this note is made
+        warnings.warn(IntegerLabelsWarning("labels read as indices"), stacklevel=1)
+        return real(data)
+
+    class Logger:
+        def info(self, message, *args):
+            logged.append(message % args)
+
+    monkeypatch.setattr(tracking.mlflow.data, "from_pandas", slow_from_pandas)
+    monkeypatch.setattr(tasks.data, "read_synthetic", noting)
+    monkeypatch.setattr(tasks.data, "get_run_logger", Logger)
+    path = write_table(pd.DataFrame({"text": ["a", "b"], "label": [0, 1]}), tmp_path / "t.parquet")
+    (run,) = cell_runs(store, n=1)
+    logger = threading.Thread(target=tracking.log_datasets, args=(*run, [("t", "training", path)]))
+    with warnings.catch_warnings(record=True) as leaked:
+        warnings.simplefilter("always")
+        logger.start()
+        logging_inside.wait(timeout=5)
+        load_data.fn(config)
+        logger.join()
+    assert logged == ["note: labels read as indices"]
+    assert [str(w.message) for w in leaked if issubclass(w.category, IntegerLabelsWarning)] == []

@@ -207,3 +207,30 @@ def test_a_record_hit_skips_the_text_check(config, reads, monkeypatch, bert_toke
     assert load_data.fn(bert) == first
     assert reads == ["SST-2"] and len(checks) == 1
     assert list(checks[0]) == ["train", "dev", "test", "synthetic"]
+
+
+def test_only_notes_about_the_data_are_logged_and_recorded(config, reads, monkeypatch):
+    """A library's own warning while the files are read is shown as a warning, never
+    logged (and replayed from the record) as a note about the user's data."""
+    import warnings
+
+    from synprompt_core.data.validation import IntegerLabelsWarning
+
+    real, logged = tasks.data.read_synthetic, []
+
+    def noting(data):
+        warnings.warn(FutureWarning("a reader library's deprecation"), stacklevel=1)
+        warnings.warn(IntegerLabelsWarning("labels read as indices"), stacklevel=1)
+        return real(data)
+
+    class Logger:
+        def info(self, message, *args):
+            logged.append(message % args)
+
+    monkeypatch.setattr(tasks.data, "read_synthetic", noting)
+    monkeypatch.setattr(tasks.data, "get_run_logger", Logger)
+    with pytest.warns(FutureWarning, match="a reader library's deprecation"):
+        load_data.fn(config)
+    load_data.fn(config)
+    assert reads == ["SST-2"]
+    assert logged == ["note: labels read as indices"] * 2

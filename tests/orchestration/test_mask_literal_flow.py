@@ -142,3 +142,22 @@ def test_generated_rows_holding_the_mask_token_are_left_out_counted_and_logged(
         assert child.data.metrics[DROPPED] == 30.0
     dropped = [m for m in task_log if m.startswith("left out")]
     assert len(dropped) == 2 and dropped[0].startswith("left out 30 synthetic rows")
+
+
+def test_a_synthetic_set_whose_every_row_holds_the_mask_token_is_one_clear_error(models, tmp_path):
+    """Nothing is left to train on: the error says why (how many rows held which token),
+    not that no synthetic set was given, and comes before any training step."""
+    from tasks.prompt_tuning import train_and_write
+
+    config = masked(smoke_config(tmp_path, models["mlm"], max_steps=4), models["mlm"])
+    inputs = load_data.fn(config)
+    rows = generated(n_bad=30).iloc[2:].reset_index(drop=True)  # every row holds [MASK]
+    folder = tmp_path / "generated"
+    folder.mkdir()
+    made = write_table(rows, folder / "synthetic.parquet", digest=table_digest(rows))
+    stage = tmp_path / "stage"
+    stage.mkdir()
+    expected = r"all 30 synthetic rows hold '\[MASK\]'.*strategy 'paired'"
+    with pytest.raises(ValueError, match=expected):
+        train_and_write(config, {**inputs, "synthetic": made}, "key", stage)
+    assert list(stage.iterdir()) == []  # no step was run, no checkpoint written

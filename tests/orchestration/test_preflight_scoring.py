@@ -140,3 +140,34 @@ def test_the_tokenizer_is_loaded_once_for_every_check(tmp_path, models, monkeypa
     preflight.check_inputs(config)
     preflight.check_label_words(config)  # as check_environment does, in `run` and the flow
     assert len(loads) == 1
+
+
+def test_a_mask_token_in_a_hugging_face_split_names_the_dataset_config_and_split(
+    tmp_path, models, monkeypatch
+):
+    """A dataset has no file: the error names it as its reader does (config and split), so
+    a text in the test split is not taken for one of train."""
+    datasets = pytest.importorskip("datasets")
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")
+    clean = {"sentence": ["fine .", "bad ."], "label": [1, 0]}
+    masked = {"sentence": ["fine .", "the [MASK] was great ."], "label": [1, 0]}
+    splits = {"train": clean, "validation": masked}
+    folder = tmp_path / "sst"
+    datasets.DatasetDict(
+        {k: datasets.Dataset.from_dict(v) for k, v in splits.items()}
+    ).save_to_disk(folder)
+    config = smoke_config(tmp_path, models["masked"])
+    config["backbone"]["kind"] = "masked"
+    config["data"].pop("data_root")
+    config["data"].pop("synthetic_root")
+    config["prompt_tuning"]["strategy"] = "real_only"
+    config["data"].update(
+        train={"format": "hf", "path": str(folder), "split": "train"},
+        test={"format": "hf", "path": str(folder), "split": "validation"},
+        sample_k_shot=False,
+    )
+    from synprompt_core.data import DataError
+
+    expected = rf"{folder}\[validation\] row 2, field 'text_a': the text holds '\[MASK\]'"
+    with pytest.raises(DataError, match=expected):
+        preflight.check_inputs(PipelineConfig.model_validate(config))
