@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from synprompt_core.comparison import comparison_table, plot_comparison, summarize
-from synprompt_core.reporting import markdown_table
+from synprompt_core.comparison import comparison_table, summarize
+from synprompt_core.reporting import markdown_table, plot_comparison
 from tasks import tracking
 
 STEM = "comparison"

@@ -27,6 +27,8 @@ ZERO_SHOT = "zero_shot"  # the frozen backbone with no prompt: every run measure
 BASELINES = ("real_only", ZERO_SHOT)  # rows that use no synthetic data
 TASK, SEED = "data.task", "data.seed"
 AVERAGE = "Average"
+BASELINE = "real_only"  # plain prompt tuning on the real rows (no SPT): what synthetic data beats
+VERSUS = f"vs {BASELINE}"  # the column of each row's gain over it on the same tasks and seeds
 TASK_METRIC = "test_task_metric"  # each run's score by its task's own metric (x100)
 SECTIONS = ("data.", "backbone.", "generator.", "generation.", "alignment.", "prompt_tuning.")
 # settings that never change a result: two runs differing only here are repeats
@@ -238,6 +240,29 @@ def summarize(runs: pd.DataFrame, *, metric: str = "test_accuracy") -> pd.DataFr
     return pd.concat([stats, pd.DataFrame(averages, columns=stats.columns)], ignore_index=True)
 
 
+def baseline_gains(runs: pd.DataFrame, *, metric: str = "test_accuracy") -> pd.DataFrame:
+    """Each row's gain over ``real_only`` on the (task, seed) pairs both ran: the paired
+    comparison, which the seed-to-seed spread of a mean ± std cell hides.
+
+    The baseline is the ``real_only`` row without SPT that shares the row's extra settings
+    (backbone, budget, ...). Returns one record per row with a baseline pair: the row
+    keys, ``gain`` (mean over the pairs of its metric minus the baseline's) and ``pairs``.
+    """
+    labelled = label_runs(runs, metric=metric)
+    keys = row_keys(labelled, metric)
+    extra = [k for k in keys if k not in ROW_KEYS]
+    is_base = (labelled["strategy"] == BASELINE) & (labelled["spt"] == "none")
+    base = labelled.loc[is_base, [*extra, "task", "seed", metric]]
+    records = []
+    for values, group in labelled[~is_base].groupby(keys, sort=False):
+        both = group.merge(base, on=[*extra, "task", "seed"], suffixes=("", " base"))
+        if both.empty:
+            continue
+        gain = (both[metric] - both[f"{metric} base"]).mean()
+        records.append({**dict(zip(keys, values, strict=True)), "gain": gain, "pairs": len(both)})
+    return pd.DataFrame(records, columns=[*keys, "gain", "pairs"])
+
+
 def format_cell(mean: float, std: float, *, digits: int = 1) -> str:
     """``"71.2 ± 3.4"``; a single seed (std NaN) shows the mean alone."""
     if math.isnan(std):
@@ -249,7 +274,7 @@ def comparison_table(
     runs: pd.DataFrame, *, metric: str = "test_accuracy", digits: int = 1
 ) -> pd.DataFrame:
     """The paper-style table: ``ROW_KEYS`` (+ extra setting) columns, one column per task,
-    then Average.
+    then Average, then ``vs real_only`` (:func:`baseline_gains`) when the runs hold it.
 
     Args:
         runs: one row per pipeline run (params + ``metric``), newest first.
@@ -270,35 +295,15 @@ def comparison_table(
     order = stats[keys].drop_duplicates().itertuples(index=False, name=None)
     wide = wide.reindex(index=pd.MultiIndex.from_tuples(list(order), names=keys))
     wide = wide.reindex(columns=[*tasks, AVERAGE]).fillna("")
+    gains = baseline_gains(runs, metric=metric)
+    if not gains.empty:  # "+2.6 (n=5)": mean gain over n (task, seed) pairs
+        cells = [
+            f"{g:+.{digits}f} (n={n})" for g, n in zip(gains["gain"], gains["pairs"], strict=True)
+        ]
+        index = pd.MultiIndex.from_frame(gains[keys])
+        wide[VERSUS] = pd.Series(cells, index=index).reindex(wide.index).fillna("")
     wide.columns.name = None
     if metric == TASK_METRIC:
         scored = with_zero_shot(runs, metric).dropna(subset=[metric])  # the runs in cells
         wide = wide.rename(columns=task_metric_columns(scored))
     return wide.reset_index()
-
-
-def plot_comparison(runs: pd.DataFrame, path, *, metric: str = "test_accuracy"):
-    """Grouped bars (one group per task and Average, one bar per variant) with std whiskers."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    stats = summarize(runs, metric=metric)
-    keys = [c for c in stats.columns if c not in ("task", "mean", "std", "count")]
-    stats["variant"] = stats[keys].astype(str).agg(" / ".join, axis=1)
-    tasks = [t for t in sorted(stats["task"].unique()) if t != AVERAGE] + [AVERAGE]
-    variants = list(dict.fromkeys(stats["variant"]))
-    width = 0.8 / max(len(variants), 1)
-    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(tasks) * max(1, len(variants) / 3)), 4))
-    for i, variant in enumerate(variants):
-        rows = stats[stats["variant"] == variant].set_index("task").reindex(tasks)
-        xs = [j + (i - (len(variants) - 1) / 2) * width for j in range(len(tasks))]
-        ax.bar(xs, rows["mean"], width, yerr=rows["std"].fillna(0), capsize=3, label=variant)
-    ax.set_xticks(range(len(tasks)), tasks)
-    ax.set_ylabel(metric)
-    ax.legend(fontsize=7, title=" / ".join(keys), title_fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path

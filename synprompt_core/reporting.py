@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from synprompt_core.comparison import AVERAGE, summarize
+
 
 def write_table(frame: pd.DataFrame, stem: Path) -> list[Path]:
     """Write ``frame`` as ``<stem>.csv`` and ``<stem>.md``; return both paths."""
@@ -68,6 +70,33 @@ def plot_training_curves(
     right.legend()
     fig.suptitle(title)  # fixed margins: tight_layout costs more than the rest of the plot
     path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_comparison(runs: pd.DataFrame, path, *, metric: str = "test_accuracy"):
+    """Grouped bars (one group per task and Average, one bar per variant) with std whiskers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stats = summarize(runs, metric=metric)
+    keys = [c for c in stats.columns if c not in ("task", "mean", "std", "count")]
+    stats["variant"] = stats[keys].astype(str).agg(" / ".join, axis=1)
+    tasks = [t for t in sorted(stats["task"].unique()) if t != AVERAGE] + [AVERAGE]
+    variants = list(dict.fromkeys(stats["variant"]))
+    width = 0.8 / max(len(variants), 1)
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(tasks) * max(1, len(variants) / 3)), 4))
+    for i, variant in enumerate(variants):
+        rows = stats[stats["variant"] == variant].set_index("task").reindex(tasks)
+        xs = [j + (i - (len(variants) - 1) / 2) * width for j in range(len(tasks))]
+        ax.bar(xs, rows["mean"], width, yerr=rows["std"].fillna(0), capsize=3, label=variant)
+    ax.set_xticks(range(len(tasks)), tasks)
+    ax.set_ylabel(metric)
+    ax.legend(fontsize=7, title=" / ".join(keys), title_fontsize=7)
+    fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

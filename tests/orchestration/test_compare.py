@@ -9,12 +9,14 @@ from synprompt_core.comparison import (
     AVERAGE,
     ROW_KEYS,
     TASK_METRIC,
+    VERSUS,
+    baseline_gains,
     comparison_table,
     describe_variant,
     format_cell,
-    plot_comparison,
     summarize,
 )
+from synprompt_core.reporting import plot_comparison
 
 
 def record(task, seed, acc, strategy="paired", surgery="True", **extra):
@@ -49,7 +51,7 @@ def runs() -> pd.DataFrame:
 
 def test_cells_are_mean_and_sample_std_over_seeds(runs):
     table = comparison_table(runs)
-    assert list(table.columns) == [*ROW_KEYS, "MRPC", "SST-2", AVERAGE]
+    assert list(table.columns) == [*ROW_KEYS, "MRPC", "SST-2", AVERAGE, VERSUS]
     paired = table[table["strategy"] == "paired"].iloc[0]
     assert paired["SST-2"] == "85.0 ± 7.1"  # std([80, 90], ddof=1) = 7.07
     assert paired["MRPC"] == "65.0 ± 7.1"
@@ -58,6 +60,38 @@ def test_cells_are_mean_and_sample_std_over_seeds(runs):
     real = table[table["strategy"] == "real_only"].iloc[0]
     cells = (real["SST-2"], real["MRPC"], real[AVERAGE])
     assert cells == ("72.0 ± 2.8", "50.0 ± 0.0", "61.0 ± 1.4")
+    # paired minus real_only on each (task, seed): 80-70, 90-74, 60-50, 70-50 -> +14.0
+    assert (paired[VERSUS], real[VERSUS]) == ("+14.0 (n=4)", "")
+
+
+def test_gains_over_real_only_pair_runs_of_the_same_task_seed_and_setting():
+    """The gain column compares like with like: the same task and seed, against the plain
+    real_only run of the same extra setting (here the step budget); SPT is not a baseline."""
+    steps = "prompt_tuning.max_steps"
+    runs = pd.DataFrame(
+        [
+            record("SST-2", 13, 80.0, **{steps: "200"}),
+            record("SST-2", 21, 90.0, **{steps: "200"}),
+            record("SST-2", 13, 85.0, **{steps: "800"}),
+            record("SST-2", 87, 99.0, **{steps: "800"}),  # no baseline on seed 87
+            record("SST-2", 13, 70.0, strategy="real_only", surgery="False", **{steps: "200"}),
+            record("SST-2", 21, 80.0, strategy="real_only", surgery="False", **{steps: "200"}),
+            record("SST-2", 13, 71.0, strategy="real_only", surgery="False", **{steps: "800"}),
+            record(
+                "SST-2", 13, 73.0, strategy="real_only", surgery="False",
+                **{steps: "200", "prompt_tuning.prompt.scale": "token"},
+            ),
+        ]
+    )  # fmt: skip
+    gains = baseline_gains(runs).set_index(["strategy", "spt", steps])
+    assert gains.loc[("paired", "none", "200"), ["gain", "pairs"]].tolist() == [10.0, 2]
+    assert gains.loc[("paired", "none", "800"), ["gain", "pairs"]].tolist() == [14.0, 1]
+    assert gains.loc[("real_only", "token", "200"), ["gain", "pairs"]].tolist() == [3.0, 1]
+    assert ("real_only", "none", "200") not in gains.index
+    table = comparison_table(runs).set_index(["strategy", "spt", steps])
+    assert table.loc[("paired", "none", "800"), VERSUS] == "+14.0 (n=1)"
+    assert table.loc[("real_only", "none", "800"), VERSUS] == ""
+    assert VERSUS not in comparison_table(runs[runs["prompt_tuning.strategy"] == "paired"])
 
 
 def test_row_labels_name_generator_surgery_reweighting_and_spt(runs):
@@ -203,9 +237,10 @@ def test_data_locations_and_a_baselines_unused_settings_never_split_rows():
     baseline = record("SST-2", 21, 74.0, strategy="real_only", surgery="False",
                       **{"prompt_tuning.syn_coef": "0.5"})  # fmt: skip
     table = comparison_table(pd.DataFrame([rerun, baseline, *rows])).set_index("strategy")
-    assert list(table.columns) == [*ROW_KEYS[1:], "SST-2", AVERAGE]
+    assert list(table.columns) == [*ROW_KEYS[1:], "SST-2", AVERAGE, VERSUS]
     assert table.loc["paired", "SST-2"] == "86.0 ± 5.7"  # the re-runs replaced their seeds
     assert table.loc["real_only", "SST-2"] == "67.0 ± 9.9"
+    assert table.loc["paired", VERSUS] == "+19.0 (n=2)"  # 82 - 60 and 90 - 74, seed by seed
 
 
 def test_the_zero_shot_baseline_every_run_measured_is_the_first_row(runs):
@@ -236,8 +271,8 @@ def test_the_task_metric_table_names_each_tasks_metric(runs):
     runs["zero_shot_" + TASK_METRIC] = 30.0
     table = comparison_table(runs, metric=TASK_METRIC)
     tasks = ["MRPC (f1)", "RTE (accuracy)", "SST-2 (accuracy)", "news (mcc)", AVERAGE]
-    assert list(table.columns) == [*ROW_KEYS, *tasks]  # RTE: its zero-shot score alone
+    assert list(table.columns) == [*ROW_KEYS, *tasks, VERSUS]  # RTE: its zero-shot alone
     paired = table[table["strategy"] == "paired"].iloc[0]
     assert (paired["MRPC (f1)"], paired["SST-2 (accuracy)"]) == ("60.0 ± 7.1", "80.0 ± 7.1")
     assert table.iloc[0]["strategy"] == "zero_shot"
-    assert list(comparison_table(runs).columns)[-4:] == ["MRPC", "SST-2", "news", AVERAGE]
+    assert list(comparison_table(runs).columns)[-5:] == ["MRPC", "SST-2", "news", AVERAGE, VERSUS]
