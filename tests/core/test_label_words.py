@@ -146,18 +146,26 @@ def test_scoring_a_text_that_holds_the_literal_fails_naming_it(paths, kind, lite
         bb.encode(["fine .", f"the {literal} was great ."])
 
 
-def test_predict_names_a_row_holding_the_mask_token_before_any_model_loads(paths, tmp_path):
+def tuned_folder(paths, tmp_path):
+    """A prompt-tuning output folder for SST-2 on the masked tokenizer-only model: its
+    backbone folder holds a tokenizer and no weights, so anything past the checks fails."""
     import json
 
     from synprompt_core.soft_prompt import SoftPrompt, save_soft_prompt
-    from synprompt_core.training.predict import predict_file
 
-    folder = tmp_path / "tuned"  # its backbone folder holds a tokenizer and no weights
+    folder = tmp_path / "tuned"
     folder.mkdir()
     backbone = BackboneConfig(kind="masked", model=str(paths["bert"]))
     card = {"task": "SST-2", "task_spec": None, "backbone": backbone.model_dump(mode="json")}
     (folder / "model.json").write_text(json.dumps(card))
     save_soft_prompt(SoftPrompt(length=2, dim=32), folder / "prompt.safetensors", metadata={})
+    return folder
+
+
+def test_predict_names_a_row_holding_the_mask_token_before_any_model_loads(paths, tmp_path):
+    from synprompt_core.training.predict import predict_file
+
+    folder = tuned_folder(paths, tmp_path)
     rows = tmp_path / "rows.csv"
     pd.DataFrame({"sentence": ["fine .", "the [MASK] was great ."]}).to_csv(rows, index=False)
     with pytest.raises(
@@ -251,18 +259,10 @@ def test_a_backbone_that_writes_no_mask_token_drops_nothing(paths):
 def test_predict_names_its_own_option_for_a_column_chosen_or_missing(paths, tmp_path):
     """`predict` has no source config: its note and its error name `--text-a`, the option
     that picks the column there, not a source's `text_a:`."""
-    import json
-
     from synprompt_core.data.columns import ColumnChoiceWarning
-    from synprompt_core.soft_prompt import SoftPrompt, save_soft_prompt
     from synprompt_core.training.predict import predict_file
 
-    folder = tmp_path / "tuned"  # its backbone folder holds a tokenizer and no weights
-    folder.mkdir()
-    backbone = BackboneConfig(kind="masked", model=str(paths["bert"]))
-    card = {"task": "SST-2", "task_spec": None, "backbone": backbone.model_dump(mode="json")}
-    (folder / "model.json").write_text(json.dumps(card))
-    save_soft_prompt(SoftPrompt(length=2, dim=32), folder / "prompt.safetensors", metadata={})
+    folder = tuned_folder(paths, tmp_path)
     rows = tmp_path / "rows.csv"
     frame = {"text": ["raw", "raw"], "sentence": ["fine .", "the [MASK] was great ."]}
     pd.DataFrame(frame).to_csv(rows, index=False)

@@ -120,15 +120,16 @@ def test_files_changed_too_recently_are_not_recorded(config, reads, monkeypatch)
     assert not (Path(config.tracking.output_dir) / "stages" / INPUTS).exists()
 
 
-def test_the_notes_of_the_first_read_are_logged_again(config, reads, monkeypatch):
+def warn_while_reading(monkeypatch, *warned: Warning) -> list[str]:
+    """Make reading the synthetic set raise ``warned`` (in order); returns the list that
+    collects what load-data logs."""
     import warnings
-
-    from synprompt_core.data.validation import IntegerLabelsWarning
 
     real, logged = tasks.data.read_synthetic, []
 
     def noting(data):
-        warnings.warn(IntegerLabelsWarning("labels read as indices"), stacklevel=1)
+        for warning in warned:
+            warnings.warn(warning, stacklevel=1)
         return real(data)
 
     class Logger:
@@ -137,6 +138,13 @@ def test_the_notes_of_the_first_read_are_logged_again(config, reads, monkeypatch
 
     monkeypatch.setattr(tasks.data, "read_synthetic", noting)
     monkeypatch.setattr(tasks.data, "get_run_logger", Logger)
+    return logged
+
+
+def test_the_notes_of_the_first_read_are_logged_again(config, reads, monkeypatch):
+    from synprompt_core.data.validation import IntegerLabelsWarning
+
+    logged = warn_while_reading(monkeypatch, IntegerLabelsWarning("labels read as indices"))
     load_data.fn(config)
     load_data.fn(config)
     assert reads == ["SST-2"]
@@ -212,23 +220,13 @@ def test_a_record_hit_skips_the_text_check(config, reads, monkeypatch, bert_toke
 def test_only_notes_about_the_data_are_logged_and_recorded(config, reads, monkeypatch):
     """A library's own warning while the files are read is shown as a warning, never
     logged (and replayed from the record) as a note about the user's data."""
-    import warnings
-
     from synprompt_core.data.validation import IntegerLabelsWarning
 
-    real, logged = tasks.data.read_synthetic, []
-
-    def noting(data):
-        warnings.warn(FutureWarning("a reader library's deprecation"), stacklevel=1)
-        warnings.warn(IntegerLabelsWarning("labels read as indices"), stacklevel=1)
-        return real(data)
-
-    class Logger:
-        def info(self, message, *args):
-            logged.append(message % args)
-
-    monkeypatch.setattr(tasks.data, "read_synthetic", noting)
-    monkeypatch.setattr(tasks.data, "get_run_logger", Logger)
+    logged = warn_while_reading(
+        monkeypatch,
+        FutureWarning("a reader library's deprecation"),
+        IntegerLabelsWarning("labels read as indices"),
+    )
     with pytest.warns(FutureWarning, match="a reader library's deprecation"):
         load_data.fn(config)
     load_data.fn(config)
