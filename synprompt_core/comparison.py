@@ -221,7 +221,10 @@ def summarize(runs: pd.DataFrame, *, metric: str = "test_accuracy") -> pd.DataFr
     The Average of a row is taken per seed across tasks, then over seeds, using only
     seeds present for every task of the table; it is absent when the row lacks a task.
     """
-    labelled = label_runs(runs, metric=metric)
+    return _summary(label_runs(runs, metric=metric), metric)
+
+
+def _summary(labelled: pd.DataFrame, metric: str) -> pd.DataFrame:
     keys = row_keys(labelled, metric)
     stats = labelled.groupby([*keys, "task"], sort=False)[metric].agg(["mean", "std", "count"])
     stats = stats.reset_index()
@@ -248,7 +251,10 @@ def baseline_gains(runs: pd.DataFrame, *, metric: str = "test_accuracy") -> pd.D
     (backbone, budget, ...). Returns one record per row with a baseline pair: the row
     keys, ``gain`` (mean over the pairs of its metric minus the baseline's) and ``pairs``.
     """
-    labelled = label_runs(runs, metric=metric)
+    return _gains(label_runs(runs, metric=metric), metric)
+
+
+def _gains(labelled: pd.DataFrame, metric: str) -> pd.DataFrame:
     keys = row_keys(labelled, metric)
     extra = [k for k in keys if k not in ROW_KEYS]
     is_base = (labelled["strategy"] == BASELINE) & (labelled["spt"] == "none")
@@ -283,7 +289,8 @@ def comparison_table(
         and a cell over fewer seeds than the table's fullest one ends with ``(n=...)``.
         With ``metric=TASK_METRIC`` a task column is named ``"<task> (<metric>)"``.
     """
-    stats = summarize(runs, metric=metric)
+    labelled = label_runs(runs, metric=metric)  # once for the cells and the gains
+    stats = _summary(labelled, metric)
     keys = [c for c in stats.columns if c not in ("task", "mean", "std", "count")]
     full = stats["count"].max()  # a cell over fewer seeds than the others says how many
     cells = zip(stats["mean"], stats["std"], stats["count"], strict=True)
@@ -295,7 +302,7 @@ def comparison_table(
     order = stats[keys].drop_duplicates().itertuples(index=False, name=None)
     wide = wide.reindex(index=pd.MultiIndex.from_tuples(list(order), names=keys))
     wide = wide.reindex(columns=[*tasks, AVERAGE]).fillna("")
-    gains = baseline_gains(runs, metric=metric)
+    gains = _gains(labelled, metric)
     if not gains.empty:  # "+2.6 (n=5)": mean gain over n (task, seed) pairs
         cells = [
             f"{g:+.{digits}f} (n={n})" for g, n in zip(gains["gain"], gains["pairs"], strict=True)
