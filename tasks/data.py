@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -14,11 +13,10 @@ from prefect.cache_policies import NO_CACHE
 from synprompt_core.configs.backbone import MASK_SLOT_KINDS, BackboneConfig
 from synprompt_core.configs.data import DataConfig
 from synprompt_core.configs.pipeline import PipelineConfig
-from synprompt_core.data import CONTRACT_COLUMNS, read_synthetic, table_digest
-from synprompt_core.data.errors import DataNote
-from synprompt_core.data.splits import draw_k_shot_splits, input_files, read_split_tables
+from synprompt_core.data import CONTRACT_COLUMNS, table_digest
+from synprompt_core.data.splits import input_files
 from synprompt_core.references import Ref, cache_key
-from tasks.preflight import check_input_texts
+from tasks.preflight import check_input_texts, read_inputs
 from tasks.store import (
     read_manifest,
     read_table,
@@ -27,7 +25,6 @@ from tasks.store import (
     write_manifest,
     write_table,
 )
-from tasks.warning_state import WARNINGS, data_notes
 
 INPUTS = "inputs"
 # a file changed this recently may change again within its timestamp's granularity,
@@ -60,16 +57,9 @@ def load_data(config: PipelineConfig) -> dict[str, Ref]:
             for note in known["notes"]:
                 get_run_logger().info("note: %s", note)
             return stored
-    with WARNINGS, warnings.catch_warnings(record=True) as caught:  # process-wide state
-        warnings.simplefilter("always", DataNote)
-        read = read_split_tables(config.data)
-        synthetic = read_synthetic(config.data)
-        tables = draw_k_shot_splits(config.data, read)
-    notes = data_notes(caught)
+    read, tables, notes = read_inputs(config.data)
     for note in notes:
         get_run_logger().info("note: %s", note)
-    if synthetic is not None:
-        read["synthetic"] = tables["synthetic"] = synthetic
     check_input_texts(config, read)  # file rows, before the draw: an error names the file's row
     refs, where = {}, {}
     for name, table in tables.items():

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from synprompt_core.configs.backbone import MASK_SLOT_KINDS, MINILM, BackboneConfig
-from synprompt_core.configs.data import SourceConfig
+from synprompt_core.configs.data import DataConfig, SourceConfig
 from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.data import read_synthetic
 from synprompt_core.data.errors import DataNote
@@ -43,13 +43,7 @@ def check_inputs(config: PipelineConfig) -> list[str]:
     task = data.spec
     draw = f", k={data.k}, seed={data.seed}" if data.reads_seed else ""
     lines = [f"task {task.name}{draw}"]
-    with WARNINGS, warnings.catch_warnings(record=True) as notes:  # process-wide state
-        warnings.simplefilter("always", DataNote)
-        read = read_split_tables(data)
-        synthetic = read_synthetic(data)
-        tables = draw_k_shot_splits(data, read)
-    if synthetic is not None:
-        read["synthetic"] = tables["synthetic"] = synthetic
+    read, tables, notes = read_inputs(data)
     for split, table in tables.items():
         lines.append(f"  {split}: {len(table)} rows ({label_counts(table, task)})")
         absent = sorted(set(range(task.num_labels)) - set(table["label"]))
@@ -58,13 +52,27 @@ def check_inputs(config: PipelineConfig) -> list[str]:
             source = data.synthetic_source() if split == "synthetic" else data.split_source(split)
             cut = " (its `limit` keeps the first rows of the file)" if source.limit else ""
             lines.append(f"  note: no {split} rows for {names}{cut}")
-    for note in data_notes(notes):
+    for note in notes:
         lines.append(f"  note: {note}")
     for what, model in _models(config):  # present, not loaded
         lines.append(f"{what} model {model!r}: {_check_model(model, what)}")
     lines += check_label_words(config)
     check_input_texts(config, read)  # every row of each file, drawn or not, as above
     return lines
+
+
+def read_inputs(data: DataConfig) -> tuple[dict, dict, list[str]]:
+    """Every input table of ``data``, validated: as its source holds it (every row, in file
+    order, which errors name) and as the run uses it (k-shot drawn), the synthetic set in
+    both; and the readers' notes (how integer labels and columns were read), each once."""
+    with WARNINGS, warnings.catch_warnings(record=True) as caught:  # process-wide state
+        warnings.simplefilter("always", DataNote)
+        read = read_split_tables(data)
+        synthetic = read_synthetic(data)
+        tables = draw_k_shot_splits(data, read)
+    if synthetic is not None:
+        read["synthetic"] = tables["synthetic"] = synthetic
+    return read, tables, data_notes(caught)
 
 
 def label_counts(table: pd.DataFrame, task: TaskSpec) -> str:

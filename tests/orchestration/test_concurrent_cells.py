@@ -271,6 +271,7 @@ def test_a_note_read_while_another_cell_logs_its_datasets_reaches_the_run_log(
     import warnings
 
     import tasks.data
+    import tasks.preflight
     from synprompt_core.data.validation import IntegerLabelsWarning
 
     config = PipelineConfig.model_validate(smoke_config(tmp_path, tmp_path / "model"))
@@ -282,7 +283,7 @@ def test_a_note_read_while_another_cell_logs_its_datasets_reaches_the_run_log(
         reading.wait(timeout=2)  # the other cell starts reading meanwhile (unless it waits)
         return from_pandas(*args, **kwargs)
 
-    real = tasks.data.read_synthetic
+    real = tasks.preflight.read_synthetic
 
     def noting(data):
         reading.set()
@@ -295,7 +296,7 @@ def test_a_note_read_while_another_cell_logs_its_datasets_reaches_the_run_log(
             logged.append(message % args)
 
     monkeypatch.setattr(tracking.mlflow.data, "from_pandas", slow_from_pandas)
-    monkeypatch.setattr(tasks.data, "read_synthetic", noting)
+    monkeypatch.setattr(tasks.preflight, "read_synthetic", noting)
     monkeypatch.setattr(tasks.data, "get_run_logger", Logger)
     path = write_table(pd.DataFrame({"text": ["a", "b"], "label": [0, 1]}), tmp_path / "t.parquet")
     (run,) = cell_runs(store, n=1)

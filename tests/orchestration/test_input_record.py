@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import tasks.data
+import tasks.preflight
 from synprompt_core.configs.pipeline import PipelineConfig
 from tasks.data import INPUTS, load_data
 from tests.orchestration.conftest import smoke_config
@@ -24,13 +25,13 @@ def config(tmp_path, monkeypatch) -> PipelineConfig:
 def reads(monkeypatch) -> list[str]:
     """The names of the data configs read through the readers, one per read."""
     seen: list[str] = []
-    real = tasks.data.read_split_tables
+    real = tasks.preflight.read_split_tables
 
     def counting(data):
         seen.append(data.task)
         return real(data)
 
-    monkeypatch.setattr(tasks.data, "read_split_tables", counting)
+    monkeypatch.setattr(tasks.preflight, "read_split_tables", counting)
     return seen
 
 
@@ -86,7 +87,7 @@ def test_stored_tables_on_a_linked_folder_are_found(config, reads, tmp_path):
 
 
 def test_a_file_edited_while_it_is_read_is_not_recorded(config, monkeypatch, tmp_path):
-    real, seen = tasks.data.read_split_tables, []
+    real, seen = tasks.preflight.read_split_tables, []
 
     def editing(data):
         seen.append(data.task)
@@ -95,7 +96,7 @@ def test_a_file_edited_while_it_is_read_is_not_recorded(config, monkeypatch, tmp
         train.write_text(train.read_text())  # same bytes; its mtime and ctime move on
         return tables
 
-    monkeypatch.setattr(tasks.data, "read_split_tables", editing)
+    monkeypatch.setattr(tasks.preflight, "read_split_tables", editing)
     load_data.fn(config)
     load_data.fn(config)
     assert seen == ["SST-2", "SST-2"]
@@ -125,7 +126,7 @@ def warn_while_reading(monkeypatch, *warned: Warning) -> list[str]:
     collects what load-data logs."""
     import warnings
 
-    real, logged = tasks.data.read_synthetic, []
+    real, logged = tasks.preflight.read_synthetic, []
 
     def noting(data):
         for warning in warned:
@@ -136,7 +137,7 @@ def warn_while_reading(monkeypatch, *warned: Warning) -> list[str]:
         def info(self, message, *args):
             logged.append(message % args)
 
-    monkeypatch.setattr(tasks.data, "read_synthetic", noting)
+    monkeypatch.setattr(tasks.preflight, "read_synthetic", noting)
     monkeypatch.setattr(tasks.data, "get_run_logger", Logger)
     return logged
 
