@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import string
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -22,7 +22,11 @@ class SourceConfig(StageConfig):
     path: str = Field(
         description="Folder root (lmbff/fewgen), file path, or HF dataset id / local dataset folder"
     )
-    split: str = Field(default="train", description="Split to read (lmbff: train/dev/test)")
+    split: str = Field(
+        default="train",
+        description="Split to read (lmbff: train/dev/test; under data.dev/data.test an lmbff "
+        "source reads that split unless one is named)",
+    )
     hf_config: str | None = Field(default=None, description="HF dataset config name, e.g. 'sst2'")
     text_a: str | None = Field(default=None, description="Column to use as text_a (override)")
     text_b: str | None = Field(default=None, description="Column to use as text_b (override)")
@@ -181,6 +185,23 @@ class DataConfig(StageConfig):
     synthetic_root: str | None = Field(
         default=None, description="FewGen root holding <TASK>/<k>-<seed>/gen-train.json"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lmbff_split_of_its_slot(cls, raw: Any) -> Any:
+        """An LM-BFF source under ``dev:`` or ``test:`` reads that split unless it names
+        another: the source's own default (train) would score a run on its training rows."""
+        if not isinstance(raw, dict):
+            return raw
+        raw = dict(raw)
+        for slot in ("dev", "test"):
+            source = raw.get(slot)
+            if isinstance(source, SourceConfig):
+                if source.format == "lmbff" and "split" not in source.model_fields_set:
+                    raw[slot] = source.model_copy(update={"split": slot})
+            elif isinstance(source, dict) and source.get("format") == "lmbff":
+                raw[slot] = {"split": slot, **source}
+        return raw
 
     @model_validator(mode="after")
     def _known_task(self) -> DataConfig:

@@ -578,3 +578,26 @@ def test_a_column_chosen_among_several_likely_ones_is_said(tmp_path):
         read_table(tmp_path / "one.csv", SST2)
         chosen = read_table(tmp_path / "two.csv", SST2, text_a="text", label="gold_label")
     assert chosen["text_a"].tolist() == ["raw"] and chosen["label"].tolist() == [0]
+
+
+def test_an_lmbff_source_under_dev_or_test_reads_that_split(tmp_path):
+    """``test: {format: lmbff, path: root}`` reads test.tsv, not the source's default
+    split (train), which would score the run on its own training rows."""
+    from synprompt_core.configs.data import DataConfig
+    from synprompt_core.data.splits import read_split_tables
+
+    for split, text in (("train", "seen"), ("dev", "held"), ("test", "unseen")):
+        lmbff_file(tmp_path, "SST-2", f"{split}.tsv", f"sentence\tlabel\n{text} .\t1\n")
+    lm = {"format": "lmbff", "path": str(tmp_path)}
+    data = DataConfig.model_validate({"task": "SST-2", "train": lm, "dev": lm, "test": lm})
+    tables = read_split_tables(data)
+    assert [tables[s]["text_a"][0] for s in ("train", "dev", "test")] == [
+        "seen .",
+        "held .",
+        "unseen .",
+    ]
+    assert DataConfig.model_validate(data.model_dump(mode="json")) == data  # as Prefect sends it
+    chosen = DataConfig.model_validate(
+        {"task": "SST-2", "train": lm, "test": {**lm, "split": "dev"}}
+    )
+    assert read_split_tables(chosen)["test"]["text_a"][0] == "held ."
