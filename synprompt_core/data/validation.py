@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import warnings
 from collections.abc import Sequence
 from numbers import Integral, Real
@@ -25,6 +26,7 @@ from synprompt_core.task_registry import TaskSpec
 REQUIRED_COLUMNS = ("text_a", "text_b", "label")
 EXTRA_COLUMNS = ("weight", "source", "seed", "raw_output", "generator_ref")
 CONTRACT_COLUMNS = REQUIRED_COLUMNS + EXTRA_COLUMNS
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 def _is_missing(value: Any) -> bool:
@@ -129,6 +131,25 @@ def _encode_weights(column: pd.Series, path: str | Path) -> Sequence[float]:
     return out
 
 
+def _encode_seeds(values: Sequence[Any], path: str | Path) -> pd.Series:
+    """A generated row's seed: an integer (int64), or missing for an imported row (Int64)."""
+    out: list[Any] = []
+    for row, value in enumerate(values, start=1):
+        if isinstance(value, str):
+            value = value.strip() or None
+            value = int(value) if value and _INTEGER.fullmatch(value) else value
+        elif isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if _is_missing(value):
+            out.append(pd.NA)
+        elif isinstance(value, Integral) and not isinstance(value, bool):
+            out.append(int(value))
+        else:
+            detail = f"seed must be an integer (or missing), got {value!r}"
+            raise DataError(detail, path=path, row=row, field="seed")
+    return pd.Series(out, dtype="Int64" if any(v is pd.NA for v in out) else "int64")
+
+
 def validate_examples(
     df: pd.DataFrame,
     task: TaskSpec,
@@ -153,7 +174,8 @@ def validate_examples(
 
     Returns:
         A new frame (RangeIndex) with contract columns first: ``text_a``, ``text_b`` (str),
-        ``label`` (int64), ``weight`` (float64) if present, then the other columns.
+        ``label`` (int64), ``weight`` (float64) and ``seed`` (int64; Int64 where some are
+        missing) if present, then the other columns.
 
     Raises:
         DataError: naming the file, the 1-based row and the field of the first problem.
@@ -185,6 +207,8 @@ def validate_examples(
         out["weight"] = pd.Series(_encode_weights(out["weight"], path), dtype="float64")
         if not out["weight"].any():
             raise DataError("every weight is 0: no row would count in training", path=path)
+    if "seed" in out.columns:  # stored as parquet and joined with generated rows' seeds
+        out["seed"] = _encode_seeds(out["seed"].tolist(), path)
     first = [c for c in CONTRACT_COLUMNS if c in out.columns]
     return out[first + [c for c in out.columns if c not in first]].infer_objects()
 

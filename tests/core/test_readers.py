@@ -259,6 +259,22 @@ def test_read_table_formats_agree(tmp_path):
     assert len(digests) == 1
 
 
+def test_a_seed_column_with_missing_seeds_reads_as_nullable_integers(tmp_path):
+    """Imported rows without a seed beside generated ones with one: the table stores (as
+    parquet) and joins like a generated set, seeds as integers, the others missing."""
+    (tmp_path / "s.csv").write_text("text,label,seed\na,1,7\nb,0,\n")
+    (tmp_path / "s.jsonl").write_text(
+        '{"text": "a", "label": 1, "seed": 7}\n{"text": "b", "label": 0, "seed": null}\n'
+    )
+    for name in ("s.csv", "s.jsonl"):
+        table = read_table(tmp_path / name, SST2)
+        assert str(table["seed"].dtype) == "Int64"
+        assert table["seed"].tolist()[0] == 7 and table["seed"].isna().tolist() == [False, True]
+        table.to_parquet(tmp_path / "out.parquet")
+        back = pd.read_parquet(tmp_path / "out.parquet")
+        assert table_digest(back) == table_digest(table)
+
+
 def test_read_table_column_overrides_and_label_meanings(tmp_path):
     pd.DataFrame({"review": ["good", "bad"], "y": ["positive", "Negative"]}).to_csv(
         tmp_path / "r.csv", index=False
@@ -300,6 +316,14 @@ def test_read_table_text_that_looks_like_a_number_stays_text(tmp_path):
         ("m.csv", "words,label\na,1\n", None, "text_a", "missing column"),
         ("j.jsonl", '{"text": "a", "label": 1}\n{oops\n', 2, None, "invalid JSON"),
         ("x.xlsx", "", None, None, "unsupported file type"),
+        (
+            "s.jsonl",
+            '{"text": "a", "label": 1, "seed": 3}\n{"text": "b", "label": 0, "seed": "x"}\n',
+            2,
+            "seed",
+            "seed must be an integer",
+        ),
+        ("s.csv", "text,label,seed\na,1,3\nb,0,2.5\n", 2, "seed", "'2.5'"),
     ],
 )
 def test_read_table_bad_rows(tmp_path, name, content, row, field, message):
