@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -106,7 +108,8 @@ def embed_texts(
     emb = (encoder or SentenceEncoder(config)).encode(texts)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
+        # unique per writer: two runs embedding the same texts at once each move their own
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex}.tmp.npy")
         np.save(tmp, emb)
         tmp.replace(path)
     return emb

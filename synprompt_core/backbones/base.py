@@ -45,6 +45,16 @@ def leading_special_count(tokenizer) -> int:
     return count
 
 
+def trailing_special_count(tokenizer) -> int:
+    """How many special tokens (``[SEP]``, ``</s>``, an appended EOS) follow the text."""
+    ids = tokenizer("a")["input_ids"]
+    special = set(tokenizer.all_special_ids)
+    count = 0
+    while count < len(ids) - leading_special_count(tokenizer) and ids[-1 - count] in special:
+        count += 1
+    return count
+
+
 def _trim_pair(la: int, lb: int, excess: int) -> tuple[int, int]:
     """Lengths after removing ``excess`` tokens longest-first from two texts."""
     for _ in range(excess):

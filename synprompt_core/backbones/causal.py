@@ -2,9 +2,10 @@
 
 The input is ``[prompt; template up to the mask]`` (right-padded); the label
 score is the log-probability of each verbalizer's first in-context token
-(``" great"``) at the last real position. Text slots that follow the mask in a
-template are moved before it (``causal_template``), so a causal model reads every
-input text before it predicts.
+(``" great"``) at the prefix's last token. Special tokens the tokenizer appends
+(an EOS, as OLMo's does) are left out, so the label word follows the template's
+words. Text slots that follow the mask in a template are moved before it
+(``causal_template``), so a causal model reads every input text before it predicts.
 """
 
 from __future__ import annotations
@@ -12,7 +13,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from synprompt_core.backbones.base import Backbone, pad_rows, render_ids
+from synprompt_core.backbones.base import (
+    Backbone,
+    pad_rows,
+    render_ids,
+    trailing_special_count,
+)
 from synprompt_core.task_registry import TaskSpec
 
 
@@ -45,6 +51,7 @@ class CausalBackbone(Backbone):
     def __init__(self, *, model, tokenizer, task: TaskSpec, max_length: int) -> None:
         super().__init__(model=model, tokenizer=tokenizer, task=task, max_length=max_length)
         self.template = causal_template(task.template)
+        self.trail = trailing_special_count(tokenizer)
         self._register_label_ids()
 
     def encode(self, text_a: list[str], text_b: list[str] | None = None) -> dict[str, Tensor]:
@@ -53,6 +60,7 @@ class CausalBackbone(Backbone):
         rows = render_ids(
             self.tokenizer, self.template, text_a=a, text_b=b, mask="", max_length=self.max_length
         )
+        rows = [row[: len(row) - self.trail] for row in rows]
         ids, mask = pad_rows(rows, pad_id=self._pad_id())
         return {"input_ids": ids, "attention_mask": mask, "target_pos": mask.sum(1) - 1}
 

@@ -193,6 +193,29 @@ def test_causal_backbone_reads_the_text_of_a_mask_first_template(paths):
     assert not torch.allclose(logits[0], logits[1])  # the score depends on the question
 
 
+def test_causal_scores_after_the_template_when_the_tokenizer_appends_eos(paths, tmp_path):
+    """A tokenizer that ends every text with EOS (OLMo's, Llama's with add_eos_token): the
+    label word follows the template's last word, not the EOS, so the scores are the same."""
+    from tokenizers import processors
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(paths["causal"])
+    eos = tokenizer.eos_token
+    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"$A {eos}", special_tokens=[(eos, tokenizer.eos_token_id)]
+    )
+    assert tokenizer("a")["input_ids"][-1] == tokenizer.eos_token_id
+    folder = tmp_path / "gpt2-eos"
+    plain = load_backbone(BackboneConfig(kind="causal", model=paths["causal"]), SST)
+    plain.model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    with_eos = load_backbone(BackboneConfig(kind="causal", model=str(folder)), SST)
+    prompt = prompt_for(plain).detach()
+    for p in (None, prompt):
+        expected = plain.label_logits(p, plain.encode(TEXTS, None))
+        assert_close(with_eos.label_logits(p, with_eos.encode(TEXTS, None)), expected)
+
+
 def test_bfloat16_base_takes_a_float32_prompt(paths):
     cfg = BackboneConfig(kind="seq2seq", model=paths["seq2seq"], dtype="bfloat16")
     bb = load_backbone(cfg, SST)

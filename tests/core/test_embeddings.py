@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -66,6 +68,37 @@ def test_cache_makes_re_embedding_free(tmp_path):
     assert len(list(tmp_path.glob("*.npy"))) == 1
     embed_texts(["x", "y"], config=cfg, cache_dir=None, encoder=counter)
     assert counter.calls == 2
+
+
+def test_two_writers_of_one_cache_entry_both_succeed(tmp_path, monkeypatch):
+    """Two cells of a grid embedding the same texts at once: both have written their file
+    before either moves it into place; neither may find its temp file gone."""
+    save, both_saved = np.save, threading.Barrier(2)
+
+    def save_then_wait(path, array):
+        save(path, array)
+        both_saved.wait(timeout=10)
+
+    monkeypatch.setattr(np, "save", save_then_wait)
+    cfg, results, errors = EmbeddingConfig(encoder="some/encoder"), [], []
+
+    def run():
+        try:
+            results.append(
+                embed_texts(["x", "y"], config=cfg, cache_dir=tmp_path, encoder=_CountingEncoder())
+            )
+        except Exception as err:  # noqa: BLE001 - reported by the assertion below
+            errors.append(err)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(results) == 2
+    assert [p.name for p in tmp_path.iterdir()] == [
+        f"{embedding_cache_key(['x', 'y'], config=cfg)}.npy"
+    ]
 
 
 def test_cache_key_covers_content_not_operational_knobs():
