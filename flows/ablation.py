@@ -9,6 +9,7 @@ MLflow run (CSV, Markdown, PNG) and on the Prefect flow run (a markdown artifact
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from prefect import flow, task
@@ -47,6 +48,16 @@ def make_task_runner(config: AblationConfig):
             "local_directory": str(Path(config.base.tracking.output_dir).resolve() / "dask"),
         },
     )
+
+
+def comparison_key(name: str) -> str:
+    """The Prefect artifact key of a grid's table: ``My_Grid`` -> ``my-grid-comparison``.
+
+    Prefect takes only lowercase letters, digits and dashes in a key, and the grid's name is
+    free text: anything else would fail the grid at its very end, after every cell ran.
+    """
+    slug = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+    return f"{slug}-comparison" if slug else "comparison"
 
 
 @task(name="run-grid-cell", cache_policy=NO_CACHE)
@@ -107,7 +118,7 @@ def ablation_flow(config: AblationConfig) -> dict:
             metric=config.metric,
             run_ids={r["run_id"] for r in results},
         )
-        key = f"{config.name.lower()}-comparison"
+        key = comparison_key(config.name)
         publish_comparison(comparison, run=parent, key=key, title=config.name)
     print(f"comparison table: {', '.join(map(str, comparison.files))} and flow-run artifact {key}")
     return {

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import statistics
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from flows import ablation
 from flows.ablation import ablation_flow
+from flows.compare import Comparison
 from synprompt_core.comparison import AVERAGE, format_cell
 from synprompt_core.configs.ablation import AblationConfig
 from tests.orchestration.conftest import smoke_config, write_fewgen_sst2, write_lmbff_sst2
@@ -105,3 +108,46 @@ def test_table_is_attached_to_the_mlflow_parent_and_the_prefect_run(grid):
         keys = {a.key: a for a in artifact}
     assert "grid-comparison" in keys
     assert "paired" in keys["grid-comparison"].data and "±" in keys["grid-comparison"].data
+
+
+@pytest.fixture
+def offline_grid(tmp_path, monkeypatch):
+    """``ablation_flow``'s own body with Prefect, MLflow and the cells stubbed: returns the
+    device limits it ensured and the artifact keys it published."""
+    seen = {"devices": [], "keys": []}
+
+    @contextmanager
+    def fake_run(config, *, name, parent=None, params=None):
+        yield "uri", "grid-run"
+
+    class FakeGrid:
+        def with_options(self, **_):
+            return lambda cells: [{"run_id": f"cell-{i}"} for i, _ in enumerate(cells)]
+
+    table = pd.DataFrame({"strategy": ["paired"], "SST-2": ["1.0"]})
+    monkeypatch.setattr(ablation, "ensure_device_limit", lambda d, n: seen["devices"].append(d))
+    monkeypatch.setattr(ablation, "mlflow_run", fake_run)
+    monkeypatch.setattr(ablation.tracking, "log_batch", lambda *a, **k: None)
+    monkeypatch.setattr(ablation, "run_grid", FakeGrid())
+    monkeypatch.setattr(ablation, "make_task_runner", lambda config: None)
+    monkeypatch.setattr(
+        ablation, "compare_experiment", lambda *a, **k: Comparison(table=table, runs=table)
+    )
+    monkeypatch.setattr(
+        ablation, "publish_comparison", lambda result, *, run, key, title: seen["keys"].append(key)
+    )
+    return seen
+
+
+def test_a_grid_named_freely_publishes_its_table_under_a_key_prefect_accepts(
+    offline_grid, tmp_path
+):
+    from prefect.client.schemas.actions import ArtifactCreate
+
+    base = smoke_config(tmp_path, tmp_path / "model")
+    for name in ("SST2_grid v2", "grid"):
+        config = AblationConfig.model_validate({"name": name, "base": base})
+        ablation_flow.fn(config)
+    assert offline_grid["keys"] == ["sst2-grid-v2-comparison", "grid-comparison"]
+    for key in offline_grid["keys"]:  # Prefect refuses any other character in a key
+        ArtifactCreate(key=key, type="markdown", data="table")
