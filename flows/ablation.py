@@ -100,6 +100,8 @@ def ablation_flow(config: AblationConfig) -> dict:
     """
     cells = config.expand()
     devices = {cell.backbone.device for cell in cells}
+    # a generator stage takes a slot of its own device (tasks/generator.py)
+    devices |= {cell.generator.device for cell in cells if cell.generator is not None}
     for device in devices:
         ensure_device_limit(device, config.device_slots)
     base = config.base.model_copy(

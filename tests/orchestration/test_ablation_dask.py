@@ -151,3 +151,12 @@ def test_a_grid_named_freely_publishes_its_table_under_a_key_prefect_accepts(
     assert offline_grid["keys"] == ["sst2-grid-v2-comparison", "grid-comparison"]
     for key in offline_grid["keys"]:  # Prefect refuses any other character in a key
         ArtifactCreate(key=key, type="markdown", data="table")
+
+
+def test_a_generator_on_its_own_device_gets_that_devices_limit_too(offline_grid, tmp_path):
+    base = smoke_config(tmp_path, tmp_path / "model")
+    base["data"].pop("synthetic_root")
+    base["generator"] = {"model": str(tmp_path / "gpt2"), "device": "cuda:1"}
+    base["generation"] = {"n_per_label": 4}
+    ablation_flow.fn(AblationConfig.model_validate({"name": "grid", "base": base}))
+    assert sorted(offline_grid["devices"]) == ["cpu", "cuda:1"]
