@@ -90,12 +90,17 @@ def _sqlite_init_lock(uri: str) -> Iterator[None]:
 
 
 def ensure_experiment(uri: str, name: str, artifact_root: str) -> str:
-    """The experiment's id, created with artifacts under ``artifact_root`` if new."""
+    """The experiment's id, created with artifacts under ``artifact_root`` if new.
+
+    A tracking server (``http(s)://``) keeps its own artifact store: a folder of this
+    machine would hold artifacts that the server, and every other machine, cannot read.
+    """
     client = client_for(uri)
     found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    location = Path(artifact_root).resolve().as_uri()
+    server = uri.startswith(("http://", "https://"))
+    location = None if server else Path(artifact_root).resolve().as_uri()
     try:
         return client.create_experiment(name, artifact_location=location)
     except mlflow.exceptions.MlflowException:  # created concurrently by another run

@@ -101,3 +101,24 @@ def test_log_batch_splits_at_mlflows_limits_and_skips_an_empty_call(tmp_path, mo
         assert sizes == [(900, 100), (101, 50)]
     run = MlflowClient(uri).get_run(run_id)
     assert run.data.tags["t149"] == "149" and run.data.metrics["m"] == 1.0
+
+
+@pytest.mark.parametrize("server", [True, False])
+def test_a_tracking_server_keeps_the_artifacts_of_a_new_experiment(tmp_path, monkeypatch, server):
+    from tasks import tracking
+
+    created = []
+
+    class Client:
+        def get_experiment_by_name(self, name):
+            return None
+
+        def create_experiment(self, name, artifact_location=None):
+            created.append(artifact_location)
+            return "1"
+
+    monkeypatch.setattr(tracking, "client_for", lambda uri: Client())
+    uri = "http://127.0.0.1:5000" if server else f"sqlite:///{tmp_path}/mlflow.db"
+    assert tracking.ensure_experiment(uri, "remote", str(tmp_path / "mlartifacts")) == "1"
+    # a server's own artifact store, not a folder of the machine that made the experiment
+    assert created == [None if server else (tmp_path / "mlartifacts").resolve().as_uri()]
