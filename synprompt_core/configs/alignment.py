@@ -45,7 +45,7 @@ class SelectionConfig(StageConfig):
         default=1.0, gt=0, description="RBF length scale of the GP over cluster centroids"
     )
     noise: float = Field(default=1e-6, ge=0, description="Jitter added to the GP kernel diagonal")
-    seed: int = Field(default=42, description="Seed for KMeans and the first, random pick")
+    seed: int = Field(default=42, ge=0, description="Seed for KMeans and the first, random pick")
 
 
 class GenerationLLMConfig(StageConfig):
@@ -81,7 +81,7 @@ class GenerationLLMConfig(StageConfig):
     timeout_s: float = Field(default=60.0, gt=0, description="HTTP timeout per request")
     max_retries: int = Field(default=4, ge=0, description="HTTP retries on 429/5xx/connection")
     backoff_s: float = Field(default=1.0, gt=0, description="First retry delay; doubles each time")
-    seed: int = Field(default=42, description="Base seed; call i uses seed + i")
+    seed: int = Field(default=42, ge=0, description="Base seed; call i uses seed + i")
 
 
 class ReweightConfig(StageConfig):
@@ -136,7 +136,7 @@ class ReweightConfig(StageConfig):
         "weights; every batch slot holds a row that counts); loss_weights: keep every row "
         "with a per-example loss weight (mean 1)",
     )
-    seed: int = Field(default=42, description="Seed for RFF frequencies and subsampling")
+    seed: int = Field(default=42, ge=0, description="Seed for RFF frequencies and subsampling")
 
     @property
     def target_splits(self) -> tuple[str, ...]:

@@ -167,7 +167,7 @@ class DataConfig(StageConfig):
         description="Your own task's labels, label words and template; then `task` is its name",
     )
     k: int = Field(default=16, ge=1, description="Shots per label (LM-BFF folder name k-<seed>)")
-    seed: int = Field(default=13, description="Data seed (LM-BFF folder name k-<seed>)")
+    seed: int = Field(default=13, ge=0, description="Data seed (LM-BFF folder name k-<seed>)")
     data_root: str | None = Field(
         default=None, description="LM-BFF root holding <TASK>/<k>-<seed>/{train,dev,test}"
     )

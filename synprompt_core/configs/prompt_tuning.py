@@ -61,7 +61,7 @@ class PromptTuningConfig(StageConfig):
         default=6, ge=0, description="Stop after N evaluations without dev gain (0: never)"
     )
     eval_batch_size: int = Field(default=64, ge=1, description="Rows per evaluation batch")
-    seed: int = Field(default=42, description="Seed for init, shuffling and sampling")
+    seed: int = Field(default=42, ge=0, description="Seed for init, shuffling and sampling")
     checkpoint_every: int = Field(
         default=50, ge=1, description="Write a resumable checkpoint every N steps"
     )

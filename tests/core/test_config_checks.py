@@ -51,3 +51,18 @@ def test_a_task_grid_over_your_own_task_is_refused(tmp_path):
         ValidationError, match="tasks cannot be listed for a base with data.task_spec"
     ):
         AblationConfig.model_validate({"base": {"data": data}, "tasks": ["SST-2", "MRPC"]})
+
+
+@pytest.mark.parametrize(
+    "section",
+    [{"prompt_tuning": {"seed": -1}}, {"generator": {"seed": -3}}, {"data": {"seed": -13}}],
+)
+def test_a_negative_seed_is_refused_before_anything_runs(tmp_path, section):
+    # numpy refuses to seed from a negative number: it used to fail at the first step
+    config = {"data": own_files(tmp_path)}
+    for key, value in section.items():
+        config[key] = {**config.get(key, {}), **value}
+    if "generator" in config:
+        config["generator"]["model"] = str(tmp_path)
+    with pytest.raises(ValidationError, match="greater than or equal to 0"):
+        PipelineConfig.model_validate(config)
