@@ -21,6 +21,7 @@ from flows.compare import compare_experiment, publish_comparison
 from flows.tracking_run import flatten, mlflow_run
 from synprompt_core.configs.ablation import AblationConfig
 from synprompt_core.configs.pipeline import PipelineConfig
+from synprompt_core.stopping import clear_stop, request_stop
 from tasks import tracking
 from tasks.device_slots import ensure_device_limit
 
@@ -75,11 +76,21 @@ def run_cell(config: PipelineConfig) -> dict:
 
 @flow(name="ablation-grid")
 def run_grid(cells: list[PipelineConfig]) -> list[dict]:
-    """Submit every cell, wait for all; raise naming the cells that failed."""
-    futures = [run_cell.submit(cell) for cell in cells]
+    """Submit every cell, wait for all; raise naming the cells that failed.
+
+    A Ctrl-C or SIGTERM is raised in this (the main) thread while it waits; the task
+    runner then waits for the cells still running in its worker threads, so they are asked
+    to stop too: each raises at its next training step or batch and ends its runs FAILED.
+    """
+    try:
+        futures = [run_cell.submit(cell) for cell in cells]
+        for future in futures:
+            future.wait()
+    except BaseException:
+        request_stop()
+        raise
     results, failed = [], []
     for cell, future in zip(cells, futures, strict=True):
-        future.wait()
         state = future.state
         if state.is_completed():
             results.append(future.result())
@@ -111,7 +122,10 @@ def ablation_flow(config: AblationConfig) -> dict:
     with mlflow_run(base, name=f"{config.name}-grid", params=params) as parent:
         tracking.log_batch(*parent, tags={"synprompt.stage": "ablation"})
         print(f"{len(cells)} grid cells on the {config.runner} runner, devices {sorted(devices)}")
-        results = run_grid.with_options(task_runner=make_task_runner(config))(cells)
+        try:
+            results = run_grid.with_options(task_runner=make_task_runner(config))(cells)
+        finally:
+            clear_stop()  # every cell has ended: work started later in this process runs
         out = Path(config.base.tracking.output_dir) / "ablations" / parent[1]
         comparison = compare_experiment(
             parent[0],

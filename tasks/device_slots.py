@@ -17,6 +17,8 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectNotFound
 
+from synprompt_core.stopping import check_stop
+
 
 def slot_name(device: str) -> str:
     """``cuda:1`` -> ``synprompt-device-cuda-1``."""
@@ -55,4 +57,5 @@ def device_slot(device: str) -> Iterator[None]:
         yield
         return
     with concurrency(slot_name(device), occupy=1):
+        check_stop()  # a grid cell that waited for the device while the process stopped
         yield

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from synprompt_core.configs.alignment import EmbeddingConfig
+from synprompt_core.stopping import check_stop
 
 
 def resolve_encoder(encoder: str) -> str:
@@ -67,6 +68,7 @@ class SentenceEncoder:
         _check_texts(texts)
         out = []
         for i in range(0, len(texts), self.config.batch_size):
+            check_stop()
             enc = self.tokenizer(
                 texts[i : i + self.config.batch_size], padding=True, truncation=True,
                 max_length=self.config.max_length, return_tensors="pt",

@@ -24,6 +24,7 @@ from synprompt_core.generator.sampling import (
 )
 from synprompt_core.generator.state import GeneratorResult, label_prefixes
 from synprompt_core.generator.validation import validate_generation_inputs
+from synprompt_core.stopping import check_stop
 from synprompt_core.task_registry import TaskSpec
 
 ROW_COLUMNS = [
@@ -121,6 +122,7 @@ def _label_rows(model, tokenizer, result, task, config, label, firsts, greedy) -
     separator = result.spec.get("pair_separator", " ; ")
     rows = []
     for start in range(0, config.n_per_label, config.batch_size):
+        check_stop()
         index = list(range(start, min(start + config.batch_size, config.n_per_label)))
         seeds = [row_seed(config.seed, label, i) for i in index]
         pair = [firsts[(i + label) % len(firsts)] for i in index] if task.is_pair else None

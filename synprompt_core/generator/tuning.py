@@ -26,6 +26,7 @@ from synprompt_core.generator.state import GeneratorResult
 from synprompt_core.generator.validation import validate_generator_inputs
 from synprompt_core.generator.weight_net import WeightNet
 from synprompt_core.soft_prompt import table_rms
+from synprompt_core.stopping import check_stop
 from synprompt_core.task_registry import TaskSpec
 
 OnStep = Callable[[int, dict[str, float]], None]
@@ -66,6 +67,7 @@ def summarise(history: list[dict[str, float]], *, last: int = 10) -> dict[str, f
 def _run(steps: int, step_fn: Callable[[int], StepStats], on_step: OnStep) -> list[dict]:
     history = []
     for step in range(steps):
+        check_stop()
         metrics = {k: v for k, v in step_fn(step).as_dict().items() if np.isfinite(v)}
         history.append(metrics)
         on_step(step, metrics)

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from synprompt_core.stopping import check_stop
 from synprompt_core.task_registry import METRICS, TaskSpec
 
 
@@ -164,6 +165,7 @@ def label_scores(
     scores = torch.empty(len(table), backbone.num_labels)
     starts = range(0, len(table), batch_size)
     for start in tqdm(starts, desc=desc, disable=not progress, leave=False):
+        check_stop()
         rows = order[start : start + batch_size]
         part = table.iloc[rows]
         batch = backbone.encode(part["text_a"].tolist(), part["text_b"].tolist())

@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from synprompt_core.configs.prompt_tuning import PromptTuningConfig
 from synprompt_core.soft_prompt import SoftPrompt, table_rms
+from synprompt_core.stopping import check_stop
 from synprompt_core.training.checkpoint import load_checkpoint, save_checkpoint
 from synprompt_core.training.evaluation import evaluate
 from synprompt_core.training.schedule import step_rows
@@ -143,6 +144,7 @@ def train_prompt(
     start = state["step"]
     bar = tqdm(total=config.max_steps, initial=start, desc="prompt tuning", disable=not progress)
     for step in range(start, config.max_steps):
+        check_stop()  # between steps: the last checkpoint stays whole
         if state["stopped_early"]:
             break
         rows = step_rows(
