@@ -38,11 +38,14 @@ def write_config(path: Path, config: dict) -> Path:
     return path
 
 
-def start_run(config: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
-    """``synprompt run CONFIG`` in a new session, so its whole group can be killed."""
-    command = [str(SYNPROMPT), "run", str(config)] if SYNPROMPT.exists() else None
+def start_run(
+    config: Path, env: dict[str, str], log: Path, *, verb: str = "run"
+) -> subprocess.Popen:
+    """``synprompt run CONFIG`` (or another ``verb``) in a new session, so its whole group
+    can be killed."""
+    command = [str(SYNPROMPT), verb, str(config)] if SYNPROMPT.exists() else None
     if command is None:  # not installed as a script: call the Typer app directly
-        command = [sys.executable, "-c", "from flows.cli import app; app()", "run", str(config)]
+        command = [sys.executable, "-c", "from flows.cli import app; app()", verb, str(config)]
     handle = open(log, "wb")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
         command, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True

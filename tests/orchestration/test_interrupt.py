@@ -108,11 +108,11 @@ def test_a_signal_during_the_blocks_last_write_is_not_lost():
     time.sleep(0.2)  # no stray re-delivery reaches the handler that was restored
 
 
-def start_ignoring_sigint(config: Path, env: dict[str, str], log: Path):
+def start_ignoring_sigint(config: Path, env: dict[str, str], log: Path, *, verb: str = "run"):
     """The run as a job started with ``&`` from a script: SIGINT ignored from the start."""
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        return start_run(config, env, log)
+        return start_run(config, env, log, verb=verb)
     finally:
         signal.signal(signal.SIGINT, previous)
 
@@ -172,3 +172,52 @@ def test_signal_to_the_process_group_stops_the_run(signum, every, tiny_encoder, 
     runs = client.search_runs([client.get_experiment_by_name("interrupt").experiment_id])
     status = {run.data.tags["synprompt.stage"]: run.info.status for run in runs}
     assert status == {"pipeline": "FAILED", "prompt_tuning": "FAILED"}
+
+
+def test_sigint_stops_an_ablation_grid_whose_cells_train_in_threads(tiny_encoder, tmp_path):
+    """The signal reaches the main thread only, and the thread pool's exit waits for the
+    cells it runs: they must stop too, each ending its MLflow runs FAILED."""
+    out = tmp_path / "out"
+    base = smoke_config(
+        tmp_path,
+        tiny_encoder,
+        max_steps=100_000,
+        eval_every=100_000,
+        checkpoint_every=5,
+        patience=0,
+    )
+    base["tracking"] = {"experiment": "interrupt-grid", "output_dir": str(out)}
+    base["zero_shot_baseline"] = False
+    grid = {
+        "name": "grid",
+        "base": base,
+        "variants": [{"strategy": "paired"}, {"strategy": "real_only", "surgery": False}],
+        "max_workers": 2,
+        "device_slots": 2,
+    }
+    path = write_config(tmp_path / "grid.yaml", grid)
+    log = tmp_path / "ablation.log"
+    proc = start_ignoring_sigint(path, cli_env(tmp_path / "prefect-home"), log, verb="ablation")
+    try:
+        wait_for(
+            lambda: len(list(out.glob("stages/prompt_tuning/*/checkpoint/checkpoint.pt"))) == 2,
+            timeout=180,
+            what="both grid cells to write a checkpoint",
+        )
+        os.killpg(proc.pid, signal.SIGINT)
+        sent = time.monotonic()
+        proc.wait(timeout=STOP_WITHIN)
+        took = time.monotonic() - sent
+    finally:
+        kill_group(proc)
+    text = log.read_text(errors="replace")
+    assert proc.returncode == 130, text[-3000:]
+    assert took < STOP_WITHIN
+    assert "error: ablation stopped by SIGINT (exit code 130)" in text
+    assert not [noise for noise in RETRY_NOISE if noise in text], text[-3000:]
+
+    client = MlflowClient(tracking.tracking_uri(None, str(out)))
+    runs = client.search_runs([client.get_experiment_by_name("interrupt-grid").experiment_id])
+    status = sorted((run.data.tags["synprompt.stage"], run.info.status) for run in runs)
+    stages = ["ablation", "pipeline", "pipeline", "prompt_tuning", "prompt_tuning"]
+    assert status == [(stage, "FAILED") for stage in stages]
