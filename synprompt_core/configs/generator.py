@@ -76,10 +76,24 @@ class GeneratorConfig(StageConfig):
     weight_hidden: int = Field(
         default=0, ge=0, description="Hidden width of weight net W (0: linear map R^d -> R)"
     )
-    weight_norm: Literal["softmax", "sigmoid"] = Field(
-        default="softmax",
-        description="How W's scores become per-token weights: softmax over the sequence, or "
-        "sigmoid scores divided by their sum",
+    weight_input: Literal["auto", "hidden", "disc_loss"] = Field(
+        default="auto",
+        description="What W reads for each token. hidden: its last-layer state (DawGen's "
+        "weight net R^d -> R); disc_loss: its discriminative loss, -log of its probability "
+        "under its own label's prompt over all labels' prompts (FewGen's weighting network); "
+        "auto: disc_loss for fewgen, hidden for dawgen",
+    )
+    weight_norm: Literal["auto", "softmax", "batch_softmax", "sigmoid"] = Field(
+        default="auto",
+        description="How W's scores become token weights: softmax over each sequence, "
+        "batch_softmax over every token of the batch (FewGen), or sigmoid scores divided by "
+        "their sequence sum; auto: batch_softmax for fewgen, softmax for dawgen",
+    )
+    disc_form: Literal["auto", "share", "log_share"] = Field(
+        default="auto",
+        description="The meta-objective L_disc on the look-ahead prompts. share: minus each "
+        "token's probability share under its own label (DawGen); log_share: the cross-entropy "
+        "of that share (FewGen); auto: log_share for fewgen, share for dawgen",
     )
     margin: float = Field(default=1.0, ge=0, description="Margin of L_dist (cosine similarity)")
     dist_lambda: float = Field(
@@ -102,7 +116,9 @@ class GeneratorConfig(StageConfig):
         default=" ; ",
         description="Pair tasks: text between the given first sentence and the generated second",
     )
-    seed: int = Field(default=42, description="Seed for prompt init, W init and batch sampling")
+    seed: int = Field(
+        default=42, ge=0, description="Seed for prompt init, W init and batch sampling"
+    )
     dtype: Literal["float32", "bfloat16", "float16"] = Field(
         default="float32", description="dtype of the frozen generator (prompts stay float32)"
     )
@@ -110,6 +126,27 @@ class GeneratorConfig(StageConfig):
     trust_remote_code: bool = Field(
         default=False, description="Allow model repos to run their own code (off unless needed)"
     )
+
+    @property
+    def resolved_weight_input(self) -> str:
+        """``weight_input`` with ``auto`` resolved for the mode."""
+        if self.weight_input != "auto":
+            return self.weight_input
+        return "disc_loss" if self.mode == "fewgen" else "hidden"
+
+    @property
+    def resolved_weight_norm(self) -> str:
+        """``weight_norm`` with ``auto`` resolved for the mode."""
+        if self.weight_norm != "auto":
+            return self.weight_norm
+        return "batch_softmax" if self.mode == "fewgen" else "softmax"
+
+    @property
+    def resolved_disc_form(self) -> str:
+        """``disc_form`` with ``auto`` resolved for the mode."""
+        if self.disc_form != "auto":
+            return self.disc_form
+        return "log_share" if self.mode == "fewgen" else "share"
 
 
 class GenerationConfig(StageConfig):
@@ -126,7 +163,7 @@ class GenerationConfig(StageConfig):
     )
     max_new_tokens: int = Field(default=40, ge=1, description="Max generated tokens per row")
     batch_size: int = Field(default=32, ge=1, description="Rows decoded together")
-    seed: int = Field(default=0, description="Base seed; row i of label l gets its own seed")
+    seed: int = Field(default=0, ge=0, description="Base seed; row i of label l gets its own seed")
     dedup_threshold: float = Field(
         default=0.9,
         gt=0,

@@ -4,6 +4,11 @@
 ``torch.func.functional_call`` (no optimiser step, no model copy); the weight net W
 takes a step on ``L_disc(Q'(W))``; then Q takes its real step on ``L_gen(Q; W_new)``.
 FewGen: ``L_gen = L_wGen``. DawGen: ``L_gen = L_wGen + lambda * L_dist``.
+
+W reads each token's last-layer state (DawGen's ``R^d -> R``) or, as FewGen's weighting
+network does, the token's discriminative loss under the current prompts; that loss is
+computed once per step, without gradient, since Q is the same in the look-ahead and the
+real step.
 """
 
 from __future__ import annotations
@@ -82,16 +87,25 @@ def lookahead_hypergradient(
 
 
 def generation_objective(
-    *, model, prompt_value: Tensor, weight_net: WeightNet, batch: TokenBatch, config
+    *,
+    model,
+    prompt_value: Tensor,
+    weight_net: WeightNet,
+    batch: TokenBatch,
+    config,
+    disc_features: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """``L_gen(Q; W)`` of the config's mode and its parts.
 
     Args:
         model: frozen causal LM.
         prompt_value: ``[L, N, d]`` label prompts (live or look-ahead values).
-        weight_net: W; its input is the detached last-layer token states.
+        weight_net: W; its input is the detached last-layer token states, or
+            ``disc_features`` when the config's weight input is ``disc_loss``.
         batch: real rows.
-        config: a ``GeneratorConfig`` (mode, weight_norm, margin, dist_lambda).
+        config: a ``GeneratorConfig`` (mode, weight input and norm, margin, dist_lambda).
+        disc_features: ``[B, T]`` each token's discriminative loss (``token_disc_loss``);
+            needed when W reads it.
 
     Returns:
         ``(loss, parts)``; parts hold lm, gen, dist and weight entropies as floats.
@@ -101,8 +115,14 @@ def generation_objective(
     )
     mask = batch.loss_mask
     parts = {"lm": float(losses.lm_loss(token_logp=token_logp.detach(), mask=mask))}
+    if config.resolved_weight_input == "disc_loss":
+        if disc_features is None:
+            raise ValueError("weight_input disc_loss needs each token's discriminative loss")
+        features = disc_features.detach().unsqueeze(-1)
+    else:
+        features = hidden.detach()
     weights = normalise_scores(
-        scores=weight_net(hidden.detach()), mask=mask, method=config.weight_norm
+        scores=weight_net(features), mask=mask, method=config.resolved_weight_norm
     )
     loss = losses.weighted_generation_loss(token_logp=token_logp, weights=weights, mask=mask)
     parts["gen"] = float(loss.detach())
@@ -117,15 +137,29 @@ def generation_objective(
     return loss, parts
 
 
-def discrimination_objective(*, model, prompt_value: Tensor, batch: TokenBatch) -> Tensor:
-    """``L_disc``: every row scored under every label's prompt in one forward."""
+def label_token_logp(*, model, prompt_value: Tensor, batch: TokenBatch) -> Tensor:
+    """``[L, B, T]`` log p of every row's tokens under every label's prompt, one forward."""
     num_labels, size = prompt_value.shape[0], batch.labels.shape[0]
     every = prompt_value.repeat_interleave(size, dim=0)  # [L*B, N, d], label-major
     tiled = batch.select(torch.arange(size, device=batch.labels.device).repeat(num_labels))
     token_logp, _ = prompted_forward(model=model, prompt=every, batch=tiled)
-    label_logp = token_logp.view(num_labels, size, -1)
+    return token_logp.view(num_labels, size, -1)
+
+
+def token_disc_loss(*, model, prompt_value: Tensor, batch: TokenBatch) -> Tensor:
+    """``[B, T]`` each token's discriminative loss ``-log share`` (no gradient)."""
+    with torch.no_grad():
+        label_logp = label_token_logp(model=model, prompt_value=prompt_value, batch=batch)
+        return -losses.own_label_log_share(label_logp=label_logp, labels=batch.labels)
+
+
+def discrimination_objective(
+    *, model, prompt_value: Tensor, batch: TokenBatch, form: str = "share"
+) -> Tensor:
+    """``L_disc``: every row scored under every label's prompt in one forward."""
+    label_logp = label_token_logp(model=model, prompt_value=prompt_value, batch=batch)
     return losses.discriminative_loss(
-        label_logp=label_logp, labels=batch.labels, mask=batch.loss_mask
+        label_logp=label_logp, labels=batch.labels, mask=batch.loss_mask, form=form
     )
 
 
@@ -159,16 +193,26 @@ def dawgen_step(
         raise ValueError(f"dawgen_step needs mode fewgen or dawgen, got {config.mode!r}")
     q_params = dict(prompts.named_parameters())
     w_params = list(weight_net.parameters())
+    features = None
+    if config.resolved_weight_input == "disc_loss":
+        features = token_disc_loss(model=model, prompt_value=prompts(), batch=batch)
 
     def inner(values: dict[str, Tensor]) -> Tensor:
         value = functional_call(prompts, values, ())
         return generation_objective(
-            model=model, prompt_value=value, weight_net=weight_net, batch=batch, config=config
+            model=model,
+            prompt_value=value,
+            weight_net=weight_net,
+            batch=batch,
+            config=config,
+            disc_features=features,
         )[0]
 
     def outer(values: dict[str, Tensor]) -> Tensor:
         value = functional_call(prompts, values, ())
-        return discrimination_objective(model=model, prompt_value=value, batch=batch)
+        return discrimination_objective(
+            model=model, prompt_value=value, batch=batch, form=config.resolved_disc_form
+        )
 
     hyper, disc = lookahead_hypergradient(
         inner_loss=inner,
@@ -188,6 +232,7 @@ def dawgen_step(
         prompt_optimizer=prompt_optimizer,
         batch=batch,
         config=config,
+        disc_features=features,
     )
     hyper_norm = float(torch.sqrt(sum((h.detach() ** 2).sum() for h in hyper)))
     return StepStats(**{**stats.as_dict(), "disc": float(disc), "hypergrad_norm": hyper_norm})
@@ -201,6 +246,7 @@ def prompt_step(
     prompt_optimizer: torch.optim.Optimizer,
     batch: TokenBatch,
     config: GeneratorConfig,
+    disc_features: Tensor | None = None,
 ) -> StepStats:
     """One optimiser step of Q: plain LM loss (mode "prompt") or ``L_gen(Q; W)``."""
     params = list(prompts.parameters())
@@ -210,7 +256,12 @@ def prompt_step(
         parts = {"lm": float(loss.detach())}
     else:
         loss, parts = generation_objective(
-            model=model, prompt_value=prompts(), weight_net=weight_net, batch=batch, config=config
+            model=model,
+            prompt_value=prompts(),
+            weight_net=weight_net,
+            batch=batch,
+            config=config,
+            disc_features=disc_features,
         )
     prompt_optimizer.zero_grad(set_to_none=True)
     _set_grads(params, list(torch.autograd.grad(loss, params)))

@@ -66,26 +66,49 @@ def weighted_generation_loss(*, token_logp: Tensor, weights: Tensor, mask: Tenso
     return -(weights * token_logp * m).sum() / token_logp.shape[0]
 
 
-def discriminative_loss(*, label_logp: Tensor, labels: Tensor, mask: Tensor) -> Tensor:
-    """L_disc: minus each token's probability share under its own label's prompt.
+def own_label_log_share(*, label_logp: Tensor, labels: Tensor) -> Tensor:
+    """``log [p(x_ij | .; Q_{y_i}) / sum_l p(x_ij | .; Q_l)]`` of every token.
 
-    ``L = -mean_{i,j} p(x_ij | .; Q_{y_i}) / sum_l p(x_ij | .; Q_l)`` (DawGen eq. L_disc).
+    Args:
+        label_logp: ``[L, B, T]`` log p of each target token under every label's prompt.
+        labels: ``[B]`` int labels in ``[0, L)``.
+
+    Returns:
+        ``[B, T]`` log shares (<= 0); ``-log L`` where the prompts do not discriminate.
+    """
+    num_labels = label_logp.shape[0]
+    if labels.min() < 0 or labels.max() >= num_labels:
+        raise ValueError(f"labels must lie in [0, {num_labels}), got {labels.tolist()}")
+    log_share = torch.log_softmax(label_logp, dim=0)
+    index = labels.view(1, -1, 1).expand(1, *log_share.shape[1:])
+    return log_share.gather(0, index).squeeze(0)
+
+
+def discriminative_loss(
+    *, label_logp: Tensor, labels: Tensor, mask: Tensor, form: str = "share"
+) -> Tensor:
+    """L_disc: how little of each token's probability its own label's prompt holds.
+
+    ``share`` (DawGen eq. L_disc): ``L = -mean_{i,j} p(x_ij | .; Q_{y_i}) / sum_l p(x_ij
+    | .; Q_l)``; ``log_share`` (FewGen): the mean cross-entropy ``-mean log(share)``.
 
     Args:
         label_logp: ``[L, B, T]`` log p of each target token under every label's prompt.
         labels: ``[B]`` int labels in ``[0, L)``.
         mask: ``[B, T]`` 1 for counted tokens.
+        form: "share" or "log_share".
 
     Returns:
-        Scalar in ``[-1, 0]``; ``-1/L`` when the prompts do not discriminate at all.
+        Scalar; share: in ``[-1, 0]``, ``-1/L`` when the prompts do not discriminate at
+        all; log_share: ``>= 0``, ``log L`` then.
     """
-    num_labels = label_logp.shape[0]
-    if labels.min() < 0 or labels.max() >= num_labels:
-        raise ValueError(f"labels must lie in [0, {num_labels}), got {labels.tolist()}")
-    share = torch.softmax(label_logp, dim=0)  # p_l / sum_l' p_l' per token
-    own = share.gather(0, labels.view(1, -1, 1).expand(1, *share.shape[1:])).squeeze(0)
-    m = _check_mask(own, mask)
-    return -(own * m).sum() / m.sum()
+    log_own = own_label_log_share(label_logp=label_logp, labels=labels)
+    m = _check_mask(log_own, mask)
+    if form == "share":
+        return -(log_own.exp() * m).sum() / m.sum()
+    if form == "log_share":
+        return -(log_own * m).sum() / m.sum()
+    raise ValueError(f"unknown L_disc form {form!r}; use share or log_share")
 
 
 def pool_weighted(*, hidden: Tensor, weights: Tensor) -> Tensor:

@@ -176,7 +176,8 @@ def _label_modules(model, tokenizer, task, config):
     ensure_bilevel_attention(model)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        net = WeightNet(dim=model.config.hidden_size, hidden=config.weight_hidden)
+        reads = 1 if config.resolved_weight_input == "disc_loss" else model.config.hidden_size
+        net = WeightNet(dim=reads, hidden=config.weight_hidden)
     net = net.to(embeddings.device)
     return prompts, q_opt, net, torch.optim.Adam(net.parameters(), lr=config.weight_lr)
 

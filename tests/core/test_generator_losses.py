@@ -56,6 +56,21 @@ def test_discriminative_loss_hand_value():
     assert_close(got1, torch.tensor(-(0.5 + 0.25) / 2))
 
 
+def test_discriminative_loss_log_share_is_fewgens_cross_entropy():
+    # same tokens as above: shares .5 and .75 for label 0, .5 and .25 for label 1
+    label_logp = torch.tensor([[[LN(0.2), LN(0.6)]], [[LN(0.2), LN(0.2)]]])
+    got = losses.discriminative_loss(
+        label_logp=label_logp, labels=torch.tensor([0]), mask=torch.ones(1, 2), form="log_share"
+    )
+    assert_close(got, torch.tensor(-(LN(0.5) + LN(0.75)) / 2))
+    per_token = losses.own_label_log_share(label_logp=label_logp, labels=torch.tensor([1]))
+    assert_close(per_token, torch.tensor([[LN(0.5), LN(0.25)]]))
+    with pytest.raises(ValueError, match="unknown L_disc form"):
+        losses.discriminative_loss(
+            label_logp=label_logp, labels=torch.tensor([0]), mask=torch.ones(1, 2), form="ce"
+        )
+
+
 def test_discriminative_loss_is_minus_one_over_l_without_discrimination():
     label_logp = torch.full((3, 2, 4), -2.0)
     got = losses.discriminative_loss(
@@ -97,6 +112,33 @@ def test_weight_net_starts_uniform_and_entropy_tracks_collapse():
     sig = normalise_scores(scores=torch.tensor([[0.0, 0.0, 9.0, 9.0]]), mask=mask, method="sigmoid")
     assert_close(sig.sum(), torch.tensor(1.0))
     assert float(sig[0, 3]) == 0.0
+
+
+def test_batch_softmax_spreads_one_unit_per_row_over_the_whole_batch():
+    mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
+    scores = torch.tensor([[LN(2.0), 0.0, 7.0], [LN(3.0), 9.0, 9.0]])
+    got = normalise_scores(scores=scores, mask=mask, method="batch_softmax")
+    # exp scores over counted tokens: 2, 1, 3 (sum 6), times B = 2
+    assert_close(got, torch.tensor([[4 / 6, 2 / 6, 0.0], [6 / 6, 0.0, 0.0]]))
+    # the entropy diagnostic reads each row as its own distribution: row 1 is (2/3, 1/3)
+    ent, _ = weight_entropy(weights=got[:1], mask=mask[:1])
+    assert ent == pytest.approx(-(2 / 3) * LN(2 / 3) - (1 / 3) * LN(1 / 3))
+
+
+def test_weighting_follows_each_paper_unless_set():
+    fewgen, dawgen = GeneratorConfig(mode="fewgen"), GeneratorConfig(mode="dawgen")
+    assert (
+        fewgen.resolved_weight_input,
+        fewgen.resolved_weight_norm,
+        fewgen.resolved_disc_form,
+    ) == ("disc_loss", "batch_softmax", "log_share")
+    assert (
+        dawgen.resolved_weight_input,
+        dawgen.resolved_weight_norm,
+        dawgen.resolved_disc_form,
+    ) == ("hidden", "softmax", "share")
+    mixed = GeneratorConfig(mode="dawgen", weight_input="disc_loss", weight_norm="sigmoid")
+    assert (mixed.resolved_weight_input, mixed.resolved_weight_norm) == ("disc_loss", "sigmoid")
 
 
 def test_configs_are_strict_and_documented():
