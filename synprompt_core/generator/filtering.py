@@ -135,15 +135,17 @@ def filter_rows(
 
     Returns:
         ``(kept, rejected, counts)``; ``rejected`` has a ``reason`` column. Near
-        duplicates are searched within each label, in row order (the first is kept).
+        duplicates are searched within each label (pair rows: among the second sentences
+        under the same first one), in row order (the first is kept).
     """
     reasons = pd.Series(_reasons(frame, config, is_pair=is_pair), index=frame.index, dtype=object)
     if config.dedup_threshold < 1.0:
-        for _, group in frame[reasons.isna()].groupby("label", sort=False):
-            keys = [
-                normalise_text(f"{a} || {b}")
-                for a, b in zip(group.text_a, group.text_b, strict=True)
-            ]
+        # A pair row's first sentence is given and shared by many rows; keyed on the whole
+        # pair, a long premise made every second sentence under it a near duplicate.
+        by = ["label", "text_a"] if is_pair else ["label"]
+        for _, group in frame[reasons.isna()].groupby(by, sort=False):
+            generated = group.text_b if is_pair else group.text_a
+            keys = [normalise_text(text) for text in generated]
             flags = near_duplicate_flags(keys, threshold=config.dedup_threshold)
             reasons.loc[group.index[flags]] = "near duplicate"
     kinds = reasons.fillna("kept").str.split(":").str[0]

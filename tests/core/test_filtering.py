@@ -102,3 +102,23 @@ def test_pair_rows_judge_the_generated_second_sentence():
     frame = _frame(["the first sentence is long enough"] * 2, text_b=["", "a new second one"])
     kept, rejected, counts = filter_rows(frame, GenerationConfig(), is_pair=True)
     assert counts.failed == 1 and kept.text_b.tolist() == ["a new second one"]
+
+
+def test_pair_near_duplicates_compare_second_sentences_under_the_same_first():
+    first = (
+        "Reagan was seriously wounded by a bullet fired by John Hinckley Jr. in an attempted "
+        "assassination, but made a remarkably speedy recovery after weeks in the hospital, "
+        "and within a month he was back at work in the Oval Office, meeting with his advisers "
+        "and signing the budget that Congress had sent him during his stay."
+    )
+    seconds = [
+        "Reagan survived an attempted assassin's bullets.",
+        "No one was hurt.",
+        "Reagan survived an attempted assassin's bullet.",
+    ]
+    frame = _frame([first] * 3, text_b=seconds)
+    kept, rejected, counts = filter_rows(frame, GenerationConfig(), is_pair=True)
+    # the shared first sentence (an RTE-length premise) is given, not generated: only the
+    # third second sentence is a near duplicate, of the first
+    assert kept.text_b.tolist() == seconds[:2]
+    assert counts.near_duplicates == 1 and rejected.text_b.tolist() == seconds[2:]
