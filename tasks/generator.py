@@ -16,13 +16,16 @@ from prefect.cache_policies import NO_CACHE
 from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.data import table_digest, validate_examples
 from synprompt_core.generator.errors import GeneratorError
-from synprompt_core.generator.generate import generate_synthetic
+from synprompt_core.generator.generate import first_sentences, generate_synthetic
 from synprompt_core.generator.loading import context_length, load_generator
 from synprompt_core.generator.output import save_synthetic
 from synprompt_core.generator.plots import plot_generator_curves
 from synprompt_core.generator.state import load_generator_result, save_generator_result
 from synprompt_core.generator.tuning import tune_generator
-from synprompt_core.generator.validation import validate_generator_inputs
+from synprompt_core.generator.validation import (
+    validate_generation_inputs,
+    validate_generator_inputs,
+)
 from synprompt_core.references import Ref, cache_key, file_digest
 from tasks import tracking
 from tasks.device_slots import device_slot
@@ -57,12 +60,28 @@ def generate_key(config: PipelineConfig, train: Ref, generator: Ref) -> str:
     return cache_key(stage=GENERATE, config=subset, inputs=inputs)
 
 
+def check_generation(config: PipelineConfig, examples: pd.DataFrame, context: int) -> None:
+    """Stage 2's checks, before stage 1 trains: a sampling budget over the context (or a
+    pair task with no first sentences) would otherwise fail only after the tuning."""
+    spec, gen = config.data.spec, config.generator
+    firsts = first_sentences(config.generation, examples, None) if spec.is_pair else []
+    validate_generation_inputs(
+        config.generation,
+        spec,
+        prompt_length=gen.prompt.length,
+        context_length=context,
+        first_sentences=len(firsts),
+        pair_context_length=gen.max_length if spec.is_pair else 0,
+    )
+
+
 def train_generator(config: PipelineConfig, train: Ref, folder: Path) -> dict[str, float]:
     """Load the LM, check the inputs, tune, and write the result, history and curve."""
     gen, spec = config.generator, config.data.spec
     examples = read_table(train)
     model, tokenizer = load_generator(gen)
     validate_generator_inputs(gen, spec, examples, context_length(model))  # before training
+    check_generation(config, examples, context_length(model))
     history: list[dict] = []
     result = tune_generator(
         model=model,

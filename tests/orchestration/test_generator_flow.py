@@ -143,3 +143,25 @@ def list_runs(tmp: Path, experiment: str) -> list:
     client = MlflowClient(tracking.tracking_uri(None, str(tmp / "out")))
     found = client.get_experiment_by_name(experiment)
     return [] if found is None else client.search_runs([found.experiment_id])
+
+
+def test_generation_over_the_context_fails_before_the_generator_trains(
+    tiny_encoder, tmp_path, monkeypatch
+):
+    from synprompt_core.references import Ref
+    from tasks import generator as gen
+    from tests.core.generator_models import sentiment_examples
+
+    raw = generator_config(tmp_path, tiny_encoder, mode="prompt")
+    raw["generation"]["max_new_tokens"] = 125  # + 4 soft tokens > the 128 positions
+    config = PipelineConfig.model_validate(raw)
+    table = sentiment_examples()
+    table.to_parquet(tmp_path / "train.parquet")
+    train = Ref(path=str(tmp_path / "train.parquet"), sha256=table_digest(table))
+
+    def trained(**kw):
+        raise AssertionError("the generator was tuned before the check")
+
+    monkeypatch.setattr(gen, "tune_generator", trained)
+    with pytest.raises(GeneratorError, match=r"= 129 exceeds the generator context of 128"):
+        gen.train_generator(config, train, tmp_path / "tuned")
