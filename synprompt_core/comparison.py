@@ -256,12 +256,13 @@ def baseline_gains(runs: pd.DataFrame, *, metric: str = "test_accuracy") -> pd.D
 
 def _gains(labelled: pd.DataFrame, metric: str) -> pd.DataFrame:
     keys = row_keys(labelled, metric)
-    extra = [k for k in keys if k not in ROW_KEYS]
+    # the baseline's synthetic-side settings are blank (unused), not a different setting
+    shared = [k for k in keys if k not in ROW_KEYS and not k.startswith(SYNTHETIC_SIDE)]
     is_base = (labelled["strategy"] == BASELINE) & (labelled["spt"] == "none")
-    base = labelled.loc[is_base, [*extra, "task", "seed", metric]]
+    base = labelled.loc[is_base, [*shared, "task", "seed", metric]]
     records = []
     for values, group in labelled[~is_base].groupby(keys, sort=False):
-        both = group.merge(base, on=[*extra, "task", "seed"], suffixes=("", " base"))
+        both = group.merge(base, on=[*shared, "task", "seed"], suffixes=("", " base"))
         if both.empty:
             continue
         gain = (both[metric] - both[f"{metric} base"]).mean()
