@@ -135,6 +135,8 @@ SYNTHETIC_SIDE = (
     "prompt_tuning.use_weights",
     "prompt_tuning.syn_coef",
 )
+# what only the paired step reads: another strategy's runs differing only here are repeats
+PAIRED_ONLY = ("prompt_tuning.surgery", "prompt_tuning.syn_coef")
 
 
 def _settings(runs: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
@@ -151,6 +153,8 @@ def _settings(runs: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     frame = frame.where(frame.notna() & (frame != "None"), "").astype(str)
     unused = [c for c in columns if c.startswith(SYNTHETIC_SIDE)]
     frame.loc[labels["strategy"].isin(BASELINES).to_numpy(), unused] = ""
+    paired_only = [c for c in columns if c in PAIRED_ONLY]
+    frame.loc[(labels["strategy"] != "paired").to_numpy(), paired_only] = ""
     untuned = [c for c in columns if c.startswith("prompt_tuning.")]  # zero-shot trains nothing
     frame.loc[(labels["strategy"] == ZERO_SHOT).to_numpy(), untuned] = ""
     return frame

@@ -294,3 +294,18 @@ def test_rows_varying_a_synthetic_side_setting_still_gain_over_real_only():
     assert gains.loc[("paired", "1.0"), ["gain", "pairs"]].tolist() == [15.0, 1]
     table = comparison_table(runs).set_index(["strategy", coef])
     assert table.loc[("paired", "0.5"), VERSUS] == "+10.0 (n=1)"
+
+
+def test_a_setting_only_the_paired_step_reads_never_splits_another_strategy():
+    """real+syn ignores surgery and syn_coef: a CLI run (surgery on by default) and a grid
+    run (surgery off) of it are repeats, the newest wins, and no extra column appears."""
+    runs = pd.DataFrame(
+        [
+            record("SST-2", 13, 80.0, strategy="real+syn", **{"prompt_tuning.syn_coef": "0.5"}),
+            record("SST-2", 13, 10.0, strategy="real+syn", surgery="False"),
+            record("SST-2", 21, 70.0, strategy="real+syn", surgery="False"),
+        ]
+    )
+    table = comparison_table(runs)
+    assert list(table.columns) == [*ROW_KEYS, "SST-2", AVERAGE]
+    assert table["SST-2"].tolist() == ["75.0 ± 7.1"]
