@@ -135,6 +135,8 @@ SYNTHETIC_SIDE = (
     "prompt_tuning.use_weights",
     "prompt_tuning.syn_coef",
 )
+# what only the paired step reads: another strategy's runs differing only here are repeats
+PAIRED_ONLY = ("prompt_tuning.surgery", "prompt_tuning.syn_coef")
 
 
 def _settings(runs: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
@@ -151,6 +153,8 @@ def _settings(runs: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
     frame = frame.where(frame.notna() & (frame != "None"), "").astype(str)
     unused = [c for c in columns if c.startswith(SYNTHETIC_SIDE)]
     frame.loc[labels["strategy"].isin(BASELINES).to_numpy(), unused] = ""
+    paired_only = [c for c in columns if c in PAIRED_ONLY]
+    frame.loc[(labels["strategy"] != "paired").to_numpy(), paired_only] = ""
     untuned = [c for c in columns if c.startswith("prompt_tuning.")]  # zero-shot trains nothing
     frame.loc[(labels["strategy"] == ZERO_SHOT).to_numpy(), untuned] = ""
     return frame
@@ -256,12 +260,13 @@ def baseline_gains(runs: pd.DataFrame, *, metric: str = "test_accuracy") -> pd.D
 
 def _gains(labelled: pd.DataFrame, metric: str) -> pd.DataFrame:
     keys = row_keys(labelled, metric)
-    extra = [k for k in keys if k not in ROW_KEYS]
+    # the baseline's synthetic-side settings are blank (unused), not a different setting
+    shared = [k for k in keys if k not in ROW_KEYS and not k.startswith(SYNTHETIC_SIDE)]
     is_base = (labelled["strategy"] == BASELINE) & (labelled["spt"] == "none")
-    base = labelled.loc[is_base, [*extra, "task", "seed", metric]]
+    base = labelled.loc[is_base, [*shared, "task", "seed", metric]]
     records = []
     for values, group in labelled[~is_base].groupby(keys, sort=False):
-        both = group.merge(base, on=[*extra, "task", "seed"], suffixes=("", " base"))
+        both = group.merge(base, on=[*shared, "task", "seed"], suffixes=("", " base"))
         if both.empty:
             continue
         gain = (both[metric] - both[f"{metric} base"]).mean()

@@ -75,6 +75,15 @@ def synthesis_frames(result: SynthesisResult) -> tuple[pd.DataFrame, pd.DataFram
     return rows, parses
 
 
+def attribute_frame(result: SynthesisResult, *, seed: int) -> pd.DataFrame:
+    """Every stage-A answer with its call's seed: the attributes found, or why none were."""
+    return pd.DataFrame(
+        {"seed": seed + i, "ok": p.ok, "reason": p.reason,
+         "attributes": " | ".join(p.attributes), "raw_output": p.raw}
+        for i, p in enumerate(result.attribute_parses)
+    )  # fmt: skip
+
+
 def synthesis_key(config: PipelineConfig, demonstrations: Ref) -> str:
     """Cache key: the LLM and what is asked of it; endpoint and retry knobs are left out."""
     operational = {"enabled", "timeout_s", "max_retries", "backoff_s", "api_key_env", "base_url"}
@@ -89,7 +98,8 @@ def synthesis_key(config: PipelineConfig, demonstrations: Ref) -> str:
 def synthesize_task(config: PipelineConfig, demonstrations: Ref, run: tuple[str, str]) -> Ref:
     """Sec. 3.3: per chosen cluster, summarise attributes then write new examples with them.
 
-    Every completion is kept in ``parses.csv``; a run that parses no example fails, naming it.
+    Every completion is kept in ``parses.csv``, stage A's in ``attributes.csv``; a run that
+    parses no example fails, naming it.
     """
     uri, run_id = run
     gen = config.alignment.generation
@@ -107,8 +117,10 @@ def synthesize_task(config: PipelineConfig, demonstrations: Ref, run: tuple[str,
             )
             rows, parses = synthesis_frames(result)
             write_report(parses, folder / "parses")
+            write_report(attribute_frame(result, seed=gen.seed), folder / "attributes")
             if len(rows) == 0:
                 tracking.log_artifact(uri, run_id, folder / "parses.csv")
+                tracking.log_artifact(uri, run_id, folder / "attributes.csv")
                 tracking.log_batch(uri, run_id, metrics=result.counts)
                 raise ValueError(
                     f"latent-attribute generation parsed no example from {len(parses)} "
@@ -120,7 +132,7 @@ def synthesize_task(config: PipelineConfig, demonstrations: Ref, run: tuple[str,
                 "key": key,
                 "sha256": digest,
                 "metrics": result.counts,
-                "files": ["parses.csv", "parses.md"],
+                "files": ["parses.csv", "parses.md", "attributes.csv", "attributes.md"],
             }
             write_manifest(folder, manifest)
     return log_synthetic_stage(run, folder, manifest, cached=cached)

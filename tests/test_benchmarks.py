@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -171,3 +174,18 @@ def test_the_benchmark_runs_any_registry_task_and_writes_every_method(tmp_path, 
         assert set(row["per_seed"]) == {"13"}, name
         assert 0 <= row["mean"] <= 100 and row["std"] == 0, name
     assert "real_only" in capsys.readouterr().out  # the table is printed too
+
+
+def test_gp_select_writes_its_json_for_fewer_than_100_picks(tmp_path):
+    out = tmp_path / "gp.json"
+    argv = ["--pool", "300", "--picks", "50", "--dim", "8", "--json", str(out)]
+    subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "gp_select.py"), *argv],
+        check=True,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+    )
+    written = json.loads(out.read_text())
+    assert set(written) == {"speedup", "same_picks"}
+    assert written["same_picks"] is True and written["speedup"] > 0

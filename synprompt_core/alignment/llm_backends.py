@@ -8,6 +8,7 @@ Retries with exponential backoff live here and only here: on 429, 5xx and connec
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -37,6 +38,10 @@ class GenerationRequestError(RuntimeError):
 
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+# a connection dropped mid-answer surfaces as IncompleteRead, which is no ConnectionError
+CONNECTION_ERRORS = (
+    urllib.error.URLError, TimeoutError, ConnectionError, http.client.IncompleteRead
+)  # fmt: skip
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -128,7 +133,7 @@ class OpenAICompatibleGenerator:
                 problem, retry_after = f"HTTP {err.code}", err.headers.get("Retry-After")
                 if not retryable:
                     raise GenerationRequestError(f"POST {self.url} failed: {problem}") from err
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
+            except CONNECTION_ERRORS as err:
                 problem, retry_after = f"connection error ({type(err).__name__})", None
             if attempt == self.max_retries:
                 break

@@ -158,3 +158,35 @@ def test_hf_generator_accepts_the_documented_auto_device(tiny_gpt2):
     auto = HFCausalGenerator(tiny_gpt2.model, tiny_gpt2.tokenizer, device="auto")
     assert auto.device == ("cuda" if torch.cuda.is_available() else "cpu")
     assert auto.generate(["it is"], max_new_tokens=3, temperature=0.0, seed=0)[0]
+
+
+def test_http_backend_retries_a_connection_dropped_mid_answer():
+    answers = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            data = json.dumps({"choices": [{"message": {"content": "1. ok"}}]}).encode()
+            answers.append(len(answers))
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data if len(answers) > 1 else data[:5])  # first: cut short
+            self.close_connection = True
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    sleeps: list[float] = []
+    try:
+        gen = OpenAICompatibleGenerator(
+            base_url=f"http://127.0.0.1:{httpd.server_address[1]}", model="m",
+            max_retries=2, backoff_s=0.1, timeout_s=5.0, sleep=sleeps.append,
+        )  # fmt: skip
+        assert gen.generate(["x"], max_new_tokens=4, temperature=0.0, seed=0) == ["1. ok"]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert sleeps == [0.1] and len(answers) == 2

@@ -276,3 +276,36 @@ def test_the_task_metric_table_names_each_tasks_metric(runs):
     assert (paired["MRPC (f1)"], paired["SST-2 (accuracy)"]) == ("60.0 ± 7.1", "80.0 ± 7.1")
     assert table.iloc[0]["strategy"] == "zero_shot"
     assert list(comparison_table(runs).columns)[-5:] == ["MRPC", "SST-2", "news", AVERAGE, VERSUS]
+
+
+def test_rows_varying_a_synthetic_side_setting_still_gain_over_real_only():
+    """An ablation over syn_coef splits the paired rows by it; real_only never uses it (its
+    value is blank), so every paired row still pairs with the same real_only runs."""
+    coef = "prompt_tuning.syn_coef"
+    runs = pd.DataFrame(
+        [
+            record("SST-2", 13, 80.0, **{coef: "0.5"}),
+            record("SST-2", 13, 85.0, **{coef: "1.0"}),
+            record("SST-2", 13, 70.0, strategy="real_only", surgery="False", **{coef: "1.0"}),
+        ]
+    )
+    gains = baseline_gains(runs).set_index(["strategy", coef])
+    assert gains.loc[("paired", "0.5"), ["gain", "pairs"]].tolist() == [10.0, 1]
+    assert gains.loc[("paired", "1.0"), ["gain", "pairs"]].tolist() == [15.0, 1]
+    table = comparison_table(runs).set_index(["strategy", coef])
+    assert table.loc[("paired", "0.5"), VERSUS] == "+10.0 (n=1)"
+
+
+def test_a_setting_only_the_paired_step_reads_never_splits_another_strategy():
+    """real+syn ignores surgery and syn_coef: a CLI run (surgery on by default) and a grid
+    run (surgery off) of it are repeats, the newest wins, and no extra column appears."""
+    runs = pd.DataFrame(
+        [
+            record("SST-2", 13, 80.0, strategy="real+syn", **{"prompt_tuning.syn_coef": "0.5"}),
+            record("SST-2", 13, 10.0, strategy="real+syn", surgery="False"),
+            record("SST-2", 21, 70.0, strategy="real+syn", surgery="False"),
+        ]
+    )
+    table = comparison_table(runs)
+    assert list(table.columns) == [*ROW_KEYS, "SST-2", AVERAGE]
+    assert table["SST-2"].tolist() == ["75.0 ± 7.1"]

@@ -20,11 +20,14 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from flows.pipeline import synprompt_pipeline
+from synprompt_core.alignment import SynthesisResult
+from synprompt_core.alignment.attributes import parse_attributes
 from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.data import CONTRACT_COLUMNS, table_digest
 from synprompt_core.references import Ref
 from tasks.data import join_tables
 from tasks.store import read_table
+from tasks.synthesis import attribute_frame
 from tests.orchestration.conftest import smoke_config
 
 KEY_ENV = "SYNPROMPT_TEST_LLM_KEY"
@@ -163,6 +166,10 @@ def test_synthesize_runs_as_a_finished_child_and_counts_parse_failures(
     )
     assert parses["ok"].tolist() == [True, False, True, False]
     assert parses.loc[~parses["ok"], "raw_output"].str.startswith("Sure!").all()
+    stage_a = pd.read_csv(
+        client.download_artifacts(runs["synthesize"].info.run_id, "attributes.csv", str(tmp_path))
+    )
+    assert stage_a["seed"].tolist() == [SEED, SEED + 1] and stage_a["ok"].all()
     # the server saw every call, with the key from the environment
     assert sorted(seed for _, _, seed in llm_server.seen) == list(range(SEED, SEED + 6))
     assert {(path, auth) for path, auth, _ in llm_server.seen} == {
@@ -219,3 +226,18 @@ def test_generated_rows_join_an_imported_synthetic_set(finished):
     assert "cluster" not in joined.columns and len(joined) == 5
     assert joined["weight"].tolist() == [1.0] * 5 and pd.isna(joined["seed"].iloc[0])
     assert ref.sha256 == table_digest(joined)
+
+
+def test_a_failed_attribute_parse_keeps_its_raw_output_and_seed():
+    """Stage A's answers are audited like stage B's: a failure is kept with its raw text."""
+    result = SynthesisResult(
+        rows=(),
+        attribute_parses=(parse_attributes("- short\n- upbeat"), parse_attributes("no list")),
+        example_parses=(),
+        counts={},
+    )
+    frame = attribute_frame(result, seed=SEED)
+    assert frame["seed"].tolist() == [SEED, SEED + 1]
+    assert frame["ok"].tolist() == [True, False]
+    assert frame["attributes"].tolist() == ["short | upbeat", ""]
+    assert frame.loc[1, "raw_output"] == "no list" and frame.loc[1, "reason"]
