@@ -103,6 +103,15 @@ def check_environment(config: PipelineConfig) -> list[str]:
         lines.append(f"{what} model {model!r}: {_check_model(model, what)}")
     lines += check_label_words(config)
     lines.append(f"tracking store {_check_tracking(config)} is writable")
+    gen = config.alignment.generation if config.alignment else None
+    if gen and gen.enabled and gen.backend == "openai" and gen.api_key_secret:
+        from tasks.synthesis import read_secret
+
+        try:
+            read_secret(gen.api_key_secret)
+        except ValueError as err:
+            raise PreflightError(str(err)) from None
+        lines.append(f"API key: Prefect Secret block {gen.api_key_secret!r} found")
     return lines
 
 

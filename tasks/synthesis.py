@@ -42,10 +42,25 @@ def load_generator(config: PipelineConfig) -> TextGenerator:
         base_url=gen.base_url,
         model=gen.model,
         api_key_env=gen.api_key_env,
+        api_key=read_secret(gen.api_key_secret) if gen.api_key_secret else None,
         timeout_s=gen.timeout_s,
         max_retries=gen.max_retries,
         backoff_s=gen.backoff_s,
     )
+
+
+def read_secret(name: str) -> str:
+    """The value of the Prefect Secret block ``name``; one clear error when there is none."""
+    from prefect.blocks.system import Secret
+
+    try:
+        return Secret.load(name).get()
+    except ValueError as err:  # Prefect: "Unable to find block document named ..."
+        raise ValueError(
+            f"alignment.generation.api_key_secret: no Prefect Secret block named {name!r} "
+            f"on this Prefect API ({err}); create it in the UI (Blocks > Secret) or with "
+            f"Secret(value=...).save({name!r})"
+        ) from None
 
 
 def demonstration_groups(config: PipelineConfig, table: pd.DataFrame) -> list[DemonstrationGroup]:
@@ -86,7 +101,15 @@ def attribute_frame(result: SynthesisResult, *, seed: int) -> pd.DataFrame:
 
 def synthesis_key(config: PipelineConfig, demonstrations: Ref) -> str:
     """Cache key: the LLM and what is asked of it; endpoint and retry knobs are left out."""
-    operational = {"enabled", "timeout_s", "max_retries", "backoff_s", "api_key_env", "base_url"}
+    operational = {
+        "enabled",
+        "timeout_s",
+        "max_retries",
+        "backoff_s",
+        "api_key_env",
+        "api_key_secret",
+        "base_url",
+    }
     subset = {
         "task": config.data.task_identity(classifier=False),
         "generation": config.alignment.generation.model_dump(exclude=operational),

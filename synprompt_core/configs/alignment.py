@@ -71,6 +71,12 @@ class GenerationLLMConfig(StageConfig):
         description="Name of the environment variable holding the key (the key itself is never "
         "part of the config)",
     )
+    api_key_secret: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        description="Name of a Prefect Secret block holding the key, read when the stage runs "
+        "(wins over api_key_env; the key itself is never part of the config)",
+    )
     examples_per_prompt: int = Field(default=10, ge=1, description="New examples asked per call")
     prompts_per_cluster: int = Field(default=1, ge=1, description="Stage-B calls per cluster")
     demos_per_cluster: int = Field(

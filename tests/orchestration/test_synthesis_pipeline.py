@@ -241,3 +241,35 @@ def test_a_failed_attribute_parse_keeps_its_raw_output_and_seed():
     assert frame["ok"].tolist() == [True, False]
     assert frame["attributes"].tolist() == ["short | upbeat", ""]
     assert frame.loc[1, "raw_output"] == "no list" and frame.loc[1, "reason"]
+
+
+def test_the_api_key_can_come_from_a_prefect_secret_block(prefect_server, llm_server, tmp_path):
+    from prefect.blocks.system import Secret
+
+    from tasks.preflight import PreflightError, check_environment
+    from tasks.synthesis import load_generator
+
+    key = f"sk-secret-{uuid.uuid4().hex}"
+    Secret(value=key).save("synprompt-test-llm-key", overwrite=True)
+    raw = smoke_config(tmp_path, tmp_path, max_steps=1)
+    raw["backbone"] = {"kind": "sentence", "model": "minilm"}  # no folder read below
+    raw["alignment"] = {
+        "generation": {
+            "enabled": True,
+            "backend": "openai",
+            "model": "scripted",
+            "base_url": f"http://127.0.0.1:{llm_server.server_port}",
+            "api_key_env": "SYNPROMPT_TEST_UNSET_KEY",
+            "api_key_secret": "synprompt-test-llm-key",
+        }
+    }
+    config = PipelineConfig.model_validate(raw)
+    backend = load_generator(config)
+    assert key not in repr(backend)
+    backend.generate(["Here are two rows"], max_new_tokens=8, temperature=0.0, seed=7)
+    assert llm_server.seen[-1][1:] == (f"Bearer {key}", 7)
+
+    raw["alignment"]["generation"]["api_key_secret"] = "no-such-secret"
+    missing = PipelineConfig.model_validate(raw)
+    with pytest.raises(PreflightError, match="no Prefect Secret block named 'no-such-secret'"):
+        check_environment(missing)
