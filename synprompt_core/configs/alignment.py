@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from synprompt_core.configs.base import StageConfig
 
@@ -51,6 +52,9 @@ class SelectionConfig(StageConfig):
 class GenerationLLMConfig(StageConfig):
     """Latent-attribute generation: which LLM and how much to ask of it."""
 
+    # a refused base_url may hold a credential: errors never repeat the value given
+    model_config = ConfigDict(**StageConfig.model_config, hide_input_in_errors=True)
+
     enabled: bool = Field(
         default=False,
         description="Generate synthetic rows from the chosen demonstrations; they join the "
@@ -88,6 +92,17 @@ class GenerationLLMConfig(StageConfig):
     max_retries: int = Field(default=4, ge=0, description="HTTP retries on 429/5xx/connection")
     backoff_s: float = Field(default=1.0, gt=0, description="First retry delay; doubles each time")
     seed: int = Field(default=42, ge=0, description="Base seed; call i uses seed + i")
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_credentials(cls, url: str) -> str:
+        if urllib.parse.urlsplit(url).username is not None:  # user[:password]@
+            raise ValueError(
+                "base_url carries credentials (a user or token before '@'), which would be "
+                "stored with every run's parameters: drop them from the URL and give the key "
+                "by api_key_env or api_key_secret"
+            )
+        return url
 
 
 class ReweightConfig(StageConfig):

@@ -160,7 +160,7 @@ def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
     node[leaf] = value
 
 
-UNECHOED = {"tracking_uri"}  # fields whose bad value may hold a credential
+UNECHOED = {"tracking_uri", "base_url"}  # fields whose bad value may hold a credential
 
 
 def _describe(err: ValidationError, root: type | None = None) -> str:

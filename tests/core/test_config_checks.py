@@ -66,3 +66,28 @@ def test_a_negative_seed_is_refused_before_anything_runs(tmp_path, section):
         config["generator"]["model"] = str(tmp_path)
     with pytest.raises(ValidationError, match="greater than or equal to 0"):
         PipelineConfig.model_validate(config)
+
+
+@pytest.mark.parametrize(
+    ("section", "field"),
+    [
+        (
+            {"tracking": {"tracking_uri": "https://ann:sk-hidden-123@mlflow.example"}},
+            "tracking_uri",
+        ),
+        (
+            {"alignment": {"generation": {"base_url": "https://sk-hidden-123@llm.example"}}},
+            "base_url",
+        ),
+    ],
+)
+def test_a_url_carrying_a_credential_is_refused_without_echoing_it(tmp_path, section, field):
+    import yaml
+
+    from synprompt_core.configs.pipeline import ConfigError, load_config
+
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"data": own_files(tmp_path), **section}))
+    with pytest.raises(ConfigError, match=f"{field}.*carries credentials") as err:
+        load_config(path)
+    assert "sk-hidden-123" not in str(err.value)
