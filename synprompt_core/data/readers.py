@@ -112,6 +112,11 @@ def _load_as(path: Path, fmt: str) -> pd.DataFrame:
         raise DataError(f"cannot read as {fmt} ({reason}): is `format` right?", path=path) from err
     if fmt in ("csv", "tsv") and len(raw.columns) and str(raw.columns[0]).startswith("{"):
         raise DataError(f"this looks like JSON lines, not {fmt}: set format: jsonl", path=path)
+    other = {"csv": ("\t", "tsv"), "tsv": (",", "csv")}.get(fmt)
+    if other and len(raw.columns) == 1 and other[0] in str(raw.columns[0]):
+        raise DataError(
+            f"one column, whose name holds {other[0]!r}: set format: {other[1]}", path=path
+        )
     return raw
 
 

@@ -548,6 +548,15 @@ def test_a_file_in_another_format_than_configured_says_so(tmp_path):
         read_table(tmp_path / "x.jsonl", SST2, format="csv")
     with pytest.raises(DataError, match=r"x.csv: cannot read as parquet .*is `format` right\?"):
         read_table(tmp_path / "x.csv", SST2, format="parquet")
+    (tmp_path / "x.tsv").write_text("text\tlabel\na\t1\n")
+    with pytest.raises(
+        DataError, match=r"x.csv: one column, whose name holds ',': set format: csv"
+    ):
+        read_table(tmp_path / "x.csv", SST2, format="tsv")
+    with pytest.raises(
+        DataError, match=r"x.tsv: one column, whose name holds '\\t': set format: tsv"
+    ):
+        read_table(tmp_path / "x.tsv", SST2, format="csv")
 
 
 def test_input_files_are_the_files_the_readers_read(tmp_path):
