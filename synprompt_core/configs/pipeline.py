@@ -168,7 +168,7 @@ def _describe(err: ValidationError, root: type | None = None) -> str:
     field that may hold a credential); ``root`` is the model the locations start from."""
     parts = []
     for item in err.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        where = ".".join(str(p) for p in item["loc"])
         value = item.get("input")
         secret = item["loc"] and item["loc"][-1] in UNECHOED
         shown = "" if isinstance(value, dict) or secret else f" (got {value!r})"
@@ -176,7 +176,8 @@ def _describe(err: ValidationError, root: type | None = None) -> str:
         if item["type"] == "extra_forbidden":
             parts.append(f"field '{where}': {_unknown_field(item['loc'], root)}")
             continue
-        parts.append(f"field '{where}': {message}{shown}")
+        # a check across sections (strategy vs data) has no one field: its message says it
+        parts.append(f"field '{where}': {message}{shown}" if where else message)
     return "; ".join(parts)
 
 

@@ -91,3 +91,17 @@ def test_a_url_carrying_a_credential_is_refused_without_echoing_it(tmp_path, sec
     with pytest.raises(ConfigError, match=f"{field}.*carries credentials") as err:
         load_config(path)
     assert "sk-hidden-123" not in str(err.value)
+
+
+def test_a_check_across_sections_names_no_field(tmp_path):
+    import yaml
+
+    from synprompt_core.configs.pipeline import ConfigError, load_config
+
+    data = own_files(tmp_path)
+    del data["synthetic"]  # the default strategy, paired, reads one
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"data": data}))
+    with pytest.raises(ConfigError, match="needs synthetic data") as err:
+        load_config(path)
+    assert "field ''" not in str(err.value) and "top level" not in str(err.value)
