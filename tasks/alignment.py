@@ -29,7 +29,14 @@ from synprompt_core.data import table_digest
 from synprompt_core.references import Ref, cache_key
 from synprompt_core.reporting import write_table as write_report
 from tasks import tracking
-from tasks.store import claim_stage, read_table, stage_dir, write_manifest, write_table
+from tasks.store import (
+    claim_stage,
+    keyed_models,
+    read_table,
+    stage_dir,
+    write_manifest,
+    write_table,
+)
 
 SELECT, REWEIGHT, SYNTH = "select_demonstrations", "reweight_synthetic", "synthesize"
 OPERATIONAL = {"batch_size", "device"}  # never part of a cache key
@@ -50,7 +57,7 @@ def embed(config: PipelineConfig, table: pd.DataFrame) -> np.ndarray:
 
 def stage_key(config: PipelineConfig, stage: str, part: str, inputs: dict[str, Ref]) -> str:
     """Cache key: the encoder's settings, this step's config and the inputs' digests."""
-    align = config.alignment
+    align = keyed_models(config).alignment
     subset = {
         "task": config.data.task_identity(classifier=False),
         "embedding": align.embedding.model_dump(exclude=OPERATIONAL),

@@ -29,7 +29,7 @@ from synprompt_core.generator.validation import (
 from synprompt_core.references import Ref, cache_key, file_digest
 from tasks import tracking
 from tasks.device_slots import device_slot
-from tasks.store import claim_stage, read_table, stage_dir, write_manifest
+from tasks.store import claim_stage, keyed_models, read_table, stage_dir, write_manifest
 
 TUNE, GENERATE = "tune_generator", "generate_synthetic"
 GENERATOR_FILE = "generator.safetensors"
@@ -41,6 +41,7 @@ GENERATE_FILES = ["README.md", "rejected.parquet"]
 def tune_key(config: PipelineConfig, train: Ref) -> str:
     """Cache key: the task, the generator settings that change the result, the train table."""
     words = config.generator.init_words == "verbalizers"  # the label words seed its prompts
+    config = keyed_models(config)
     subset = {
         "task": config.data.task_identity(classifier=words),
         "generator": config.generator.model_dump(mode="json", exclude=OPERATIONAL),
@@ -50,6 +51,7 @@ def tune_key(config: PipelineConfig, train: Ref) -> str:
 
 def generate_key(config: PipelineConfig, train: Ref, generator: Ref) -> str:
     """Cache key: sampling/filtering settings (not batch size), the frozen LM, the inputs."""
+    config = keyed_models(config)
     subset = {
         "task": config.data.task_identity(classifier=False),
         "generation": config.generation.model_dump(mode="json", exclude={"batch_size"}),

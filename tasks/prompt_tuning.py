@@ -17,7 +17,7 @@ from synprompt_core.training.run import run_prompt_tuning
 from synprompt_core.training.trainer import NEEDS_SYN
 from tasks import tracking
 from tasks.device_slots import device_slot
-from tasks.store import claim_stage, read_table, stage_dir, write_manifest
+from tasks.store import claim_stage, keyed_models, read_table, stage_dir, write_manifest
 
 STAGE = "prompt_tuning"
 DROPPED = "synthetic_dropped_mask_literal"  # the child run's metric: rows left out
@@ -29,6 +29,7 @@ def stage_key(config: PipelineConfig, inputs: dict[str, Ref]) -> str:
     The synthetic rows left out for holding the backbone's mask literal follow from the
     input digests and the backbone, both in the key.
     """
+    config = keyed_models(config)
     subset = {
         "task": config.data.task_identity(),
         "backbone": config.backbone.model_dump(exclude={"device"}),

@@ -12,13 +12,13 @@ from pathlib import Path
 
 from synprompt_core.configs.pipeline import PipelineConfig
 from synprompt_core.references import Ref, cache_key
-from tasks.store import read_manifest, stage_dir, stage_path, write_manifest
+from tasks.store import keyed_models, read_manifest, stage_dir, stage_path, write_manifest
 
 STAGE = "pipeline"
 
 
 def pipeline_key(config: PipelineConfig, inputs: dict[str, Ref]) -> str:
-    subset = config.model_dump(mode="json", exclude={"name", "tracking"})
+    subset = keyed_models(config).model_dump(mode="json", exclude={"name", "tracking"})
     return cache_key(stage=STAGE, config=subset, inputs={k: r.sha256 for k, r in inputs.items()})
 
 

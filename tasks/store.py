@@ -19,12 +19,15 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from synprompt_core.data import table_digest
-from synprompt_core.references import Ref, file_digest
+from synprompt_core.references import Ref, file_digest, folder_digest, json_digest
+
+if TYPE_CHECKING:
+    from synprompt_core.configs.pipeline import PipelineConfig
 
 MANIFEST = "manifest.json"
 LOCK = ".lock"
@@ -110,3 +113,59 @@ def read_table(ref: Ref | dict[str, str]) -> pd.DataFrame:
 
 def as_ref(value: Ref | dict[str, str]) -> Ref:
     return value if isinstance(value, Ref) else Ref(**value)
+
+
+def model_identity(model: str, output_dir: str) -> str:
+    """What a cache key holds for a model: a hub id or alias as written; a local folder by
+    the digest of its files, so the same files anywhere (any path to them) give one key and
+    files changed in place give another.
+
+    The digest is kept under ``<output_dir>/model-digests/``, found again by the files'
+    names, sizes, modification times and inodes, so a re-run hashes no weights.
+    """
+    folder = Path(model).expanduser()
+    if not folder.is_dir():
+        return model
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    stats = [(p.relative_to(folder).as_posix(), p.stat()) for p in files]
+    signature = json_digest(
+        [str(folder.resolve())]
+        + [[name, st.st_size, st.st_mtime_ns, st.st_ino] for name, st in stats]
+    )
+    memo = Path(output_dir) / "model-digests" / f"{signature}.txt"
+    if memo.is_file():
+        return memo.read_text()
+    identity = f"folder-sha256:{folder_digest(folder)}"
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    tmp = memo.with_name(f".{memo.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    tmp.write_text(identity)
+    os.replace(tmp, memo)
+    return identity
+
+
+def keyed_models(config: PipelineConfig) -> PipelineConfig:
+    """``config`` with every model it names given as ``model_identity``: what cache keys
+    are built from (a local folder by its content, never by the path written)."""
+    out = config.tracking.output_dir
+    backbone = config.backbone.model_copy(
+        update={"model": model_identity(config.backbone.model, out)}
+    )
+    updates: dict[str, Any] = {"backbone": backbone}
+    if config.generator is not None:
+        updates["generator"] = config.generator.model_copy(
+            update={"model": model_identity(config.generator.model, out)}
+        )
+    if config.alignment is not None:
+        align = config.alignment
+        embedding = align.embedding.model_copy(
+            update={"encoder": model_identity(align.embedding.encoder, out)}
+        )
+        generation = align.generation
+        if generation.backend == "hf":  # an endpoint's model is a served name, not a folder
+            generation = generation.model_copy(
+                update={"model": model_identity(generation.model, out)}
+            )
+        updates["alignment"] = align.model_copy(
+            update={"embedding": embedding, "generation": generation}
+        )
+    return config.model_copy(update=updates)

@@ -28,7 +28,14 @@ from synprompt_core.reporting import write_table as write_report
 from tasks import tracking
 from tasks.alignment import SYNTH
 from tasks.generator import log_synthetic_stage
-from tasks.store import claim_stage, read_table, stage_dir, write_manifest, write_table
+from tasks.store import (
+    claim_stage,
+    keyed_models,
+    read_table,
+    stage_dir,
+    write_manifest,
+    write_table,
+)
 
 
 def load_generator(config: PipelineConfig) -> TextGenerator:
@@ -112,7 +119,7 @@ def synthesis_key(config: PipelineConfig, demonstrations: Ref) -> str:
     }
     subset = {
         "task": config.data.task_identity(classifier=False),
-        "generation": config.alignment.generation.model_dump(exclude=operational),
+        "generation": keyed_models(config).alignment.generation.model_dump(exclude=operational),
     }
     return cache_key(stage=SYNTH, config=subset, inputs={"demonstrations": demonstrations.sha256})
 
