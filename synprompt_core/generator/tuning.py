@@ -18,6 +18,7 @@ from torch import Tensor
 from synprompt_core.configs.generator import GeneratorConfig
 from synprompt_core.generator.bilevel import StepStats, dawgen_step, prompt_step
 from synprompt_core.generator.embedders import Embedder, load_embedder
+from synprompt_core.generator.errors import GeneratorError
 from synprompt_core.generator.loading import context_length, ensure_bilevel_attention
 from synprompt_core.generator.prompts import build_label_prompts
 from synprompt_core.generator.sequences import TokenBatch, encode_examples
@@ -68,7 +69,13 @@ def _run(steps: int, step_fn: Callable[[int], StepStats], on_step: OnStep) -> li
     history = []
     for step in range(steps):
         check_stop()
-        metrics = {k: v for k, v in step_fn(step).as_dict().items() if np.isfinite(v)}
+        stats = step_fn(step)
+        if not np.isfinite(stats.loss):  # the prompts are now NaN/inf: nothing to generate from
+            raise GeneratorError(
+                f"generator tuning diverged at step {step} (loss {stats.loss}): lower "
+                "generator.lr or generator.weight_lr"
+            )
+        metrics = {k: v for k, v in stats.as_dict().items() if np.isfinite(v)}  # NaN: no such term
         history.append(metrics)
         on_step(step, metrics)
     return history

@@ -219,3 +219,21 @@ def test_a_cut_target_gets_no_eos(tiny_path):
     _, cut = encode_row(tok, text_a="a good film with a long and winding plot", text_b="", **kw)
     assert short[-1] == tok.eos_token_id and len(short) < 6
     assert len(cut) == 6 and tok.eos_token_id not in cut
+
+
+def test_a_diverging_run_fails_naming_its_step(tiny_path):
+    # an absurd step size sends the prompts to inf within a step or two: the stage must
+    # stop there, not go on to generate from NaN prompts with the loss left out of the log
+    cfg = _config(tiny_path, "prompt", steps=6, batch_size=6, lr=1e20, lr_scale="absolute")
+    model, tok = load_generator(cfg)
+    seen = []
+    with pytest.raises(GeneratorError, match=r"diverged at step \d \(loss (nan|inf)\)"):
+        tune_generator(
+            model=model,
+            tokenizer=tok,
+            examples=sentiment_examples(),
+            task=SENTIMENT,
+            config=cfg,
+            on_step=lambda s, m: seen.append(s),
+        )
+    assert len(seen) < 6
