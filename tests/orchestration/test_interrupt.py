@@ -89,14 +89,18 @@ def test_a_signal_deferred_by_a_write_still_breaks_a_blocking_wait_that_follows(
     """Deferred out of a store write, the stop must not wait for a lock the run then
     blocks on (a stage lock can be held for hours)."""
     scope = {"__name__": "sqlalchemy.engine.base"}
-    never = threading.Event()
+    lock = threading.Event()
+    released = threading.Timer(30, lock.set)  # the blocking call's own end, if not broken
     threading.Timer(0.2, os.kill, args=(os.getpid(), signal.SIGTERM)).start()
-    start = time.monotonic()
-    with pytest.raises(Interrupted) as caught, stop_on_signals():
-        fake_write(0.5, scope)
-        never.wait(timeout=30)  # blocks, as flock or a device slot would
+    released.start()
+    try:
+        with pytest.raises(Interrupted) as caught, stop_on_signals():
+            fake_write(0.5, scope)
+            lock.wait()  # blocks, as flock or a device slot would
+    finally:
+        released.cancel()
     assert caught.value.signum == signal.SIGTERM
-    assert time.monotonic() - start < 5
+    assert not lock.is_set(), "the stop waited for the blocking call to end"
 
 
 def test_a_signal_during_the_blocks_last_write_is_not_lost():
