@@ -153,6 +153,7 @@ def test_pair_task_takes_first_sentences_from_real_or_pool(lm):
     kw = dict(model=model, tokenizer=tok, result=result, task=PARAPHRASE, generator_ref="r")
     cfg = GenerationConfig(n_per_label=3, batch_size=2, max_new_tokens=6, **LOOSE)
     out = generate_synthetic(config=cfg, examples=pair_examples(), **kw)
+    assert out.counts["generated"] == 6 and len(out.rows) > 0
     assert set(out.rows.text_a) <= set(pair_examples().text_a)
     assert (out.rows.text_b.str.len() > 0).all()
     pool = ["an unlabelled first sentence ."]

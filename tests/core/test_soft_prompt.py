@@ -77,6 +77,7 @@ def test_vocab_init_rows_are_distinct_embedding_rows_of_the_first_5000():
 def test_vocab_init_longer_than_vocab_samples_with_replacement():
     emb = table(v=10)
     w = init_prompt_weight("vocab", length=25, embeddings=emb, generator=gen())
+    assert w.shape == (25, 8)  # every row asked for, though the vocabulary has only 10
     assert all((emb == row).all(1).any() for row in w)
 
 
@@ -95,6 +96,7 @@ def test_labels_init_rows_are_word_embeddings_then_vocab(byt5):
     w = init_prompt_weight(
         "labels", length=4, embeddings=emb, tokenizer=byt5, words=words, generator=gen()
     )
+    assert w.shape == (4, 8)
     for row, word in zip(w[:2], words, strict=True):
         assert_close(row, emb[word_token_ids(byt5, word)].mean(0))
     assert all((emb == row).all(1).any() for row in w[2:])

@@ -122,7 +122,9 @@ def test_softsrv_on_a_pair_task(tiny_path):
         generator_ref="r",
         examples=pair_examples(),
     )
+    assert out.counts["generated"] == 4 and len(out.rows) > 0
     assert set(out.rows.text_a) <= set(pair_examples().text_a)
+    assert (out.rows.text_b.str.strip() != "").all()
 
 
 def test_sequence_embedders(tiny_path):

@@ -36,7 +36,9 @@ def children(client: MlflowClient, parent_id: str) -> dict:
     runs = client.search_runs(
         [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent_id}'"
     )
-    return {run.data.tags["synprompt.stage"]: run for run in runs}
+    stages = [run.data.tags["synprompt.stage"] for run in runs]
+    assert len(set(stages)) == len(stages), f"a stage has several runs: {sorted(stages)}"
+    return dict(zip(stages, runs, strict=True))
 
 
 @pytest.fixture(scope="module")

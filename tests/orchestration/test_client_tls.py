@@ -20,7 +20,9 @@ def test_the_pipeline_modules_install_the_shared_context():
 
     assert getattr(SyncPrefectClient.__init__, "_synprompt_shared_tls", False)
     assert getattr(PrefectClient.__init__, "_synprompt_shared_tls", False)
+    installed = (SyncPrefectClient.__init__, PrefectClient.__init__)
     assert client_tls.install() is True  # and installing again changes nothing
+    assert (SyncPrefectClient.__init__, PrefectClient.__init__) == installed
 
 
 def test_clients_share_one_verifying_context():

@@ -2,14 +2,14 @@
 (across threads and processes), every returned reference matches the file it points to,
 and the preflight probe of one cell never trips another.
 
-The stage tasks run for real (``.fn``: no Prefect server) against a real store and a real
-MLflow SQLite store; only the expensive inner work is a counting stand-in, slowed down so
-the runs overlap, and producing different output on each call as a sampling LM would.
+The stage tasks run for real (``.fn``: no flow run; device slots on a real Prefect server)
+against a real store and a real MLflow SQLite store; only the expensive inner work is a
+counting stand-in, slowed down so the runs overlap, and producing different output on each
+call as a sampling LM would.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import subprocess
@@ -74,12 +74,6 @@ def in_cells(store, work) -> list:
     return results
 
 
-@contextlib.contextmanager
-def no_device_slot(device: str):
-    """The device slot needs a Prefect server; it is not what these tests are about."""
-    yield
-
-
 def test_write_table_replaces_a_leftover_of_other_rows(tmp_path):
     path = tmp_path / "synthetic.parquet"
     old = pd.DataFrame({"text_a": ["old"], "text_b": [""], "label": [0]})
@@ -132,7 +126,7 @@ def test_processes_sharing_a_stage_compute_it_once(tmp_path):
     assert [json.loads(out) for out in outputs] == [{"key": "k", "by": int(worker)}] * n
 
 
-def test_cells_sharing_generator_tuning_tune_once(store, tmp_path, monkeypatch):
+def test_cells_sharing_generator_tuning_tune_once(prefect_server, store, tmp_path, monkeypatch):
     raw = smoke_config(tmp_path, tmp_path / "unused-encoder", max_steps=2)
     del raw["data"]["synthetic_root"]
     raw["generator"] = {"model": "stand-in", "steps": 2}
@@ -150,7 +144,6 @@ def test_cells_sharing_generator_tuning_tune_once(store, tmp_path, monkeypatch):
         return {"loss": 1.0}
 
     monkeypatch.setattr(generator, "train_generator", train)
-    monkeypatch.setattr(generator, "device_slot", no_device_slot)
     refs = in_cells(store, lambda run: generator.tune_generator_task.fn(config, inputs, run))
     assert len(calls) == 1
     assert refs[0] == refs[1] and file_digest(Path(refs[0].path)) == refs[0].sha256
@@ -197,7 +190,9 @@ def test_cells_sharing_synthesis_write_it_once(store, tmp_path, monkeypatch):
     assert refs[0] == refs[1] and table_digest(read_table(refs[0])) == refs[0].sha256
 
 
-def test_cells_sharing_prompt_tuning_train_once(store, tmp_path, tiny_encoder, monkeypatch):
+def test_cells_sharing_prompt_tuning_train_once(
+    prefect_server, store, tmp_path, tiny_encoder, monkeypatch
+):
     raw = smoke_config(tmp_path, tiny_encoder, max_steps=2, eval_every=2, checkpoint_every=1)
     config = PipelineConfig.model_validate(raw)
     inputs = load_data.fn(config)
@@ -209,7 +204,6 @@ def test_cells_sharing_prompt_tuning_train_once(store, tmp_path, tiny_encoder, m
         return real(**kwargs)
 
     monkeypatch.setattr(prompt_tuning, "run_prompt_tuning", counted)
-    monkeypatch.setattr(prompt_tuning, "device_slot", no_device_slot)
     results = in_cells(store, lambda run: prompt_tuning.tune_soft_prompt.fn(config, inputs, run))
     assert len(calls) == 1
     assert sorted(r["cached"] for r in results) == [False, True]

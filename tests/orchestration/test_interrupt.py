@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -51,21 +52,34 @@ def train_step(seconds: float = 0.03) -> None:
 
 
 def test_sigint_during_mlflow_writes_leaves_the_store_usable(tmp_path):
-    """Short steps, each followed by a long MLflow write (~0.1 s, 300 rows of curves), so
-    the signal mostly arrives inside a write. The interrupt is raised after that write,
-    so ending the run FAILED (what ``mlflow_run`` does on the way out) does not wait on
-    the write's lock."""
+    """The signal arrives inside an MLflow write: sent from SQLAlchemy's hook right after
+    the first curve rows are inserted, while the write's transaction holds the store's
+    lock. The interrupt is raised after that write, so ending the run FAILED (what
+    ``mlflow_run`` does on the way out) does not wait on the write's lock."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
     before = signal.getsignal(signal.SIGINT)  # SIG_IGN when pytest runs as a background job
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     experiment = tracking.ensure_experiment(uri, "interrupt", str(tmp_path / "artifacts"))
     run_id = tracking.start_run(uri, experiment_id=experiment, name="writer")
-    timer = threading.Timer(1.0, os.kill, args=(os.getpid(), signal.SIGINT))
-    with pytest.raises(Interrupted) as caught, stop_on_signals():
-        timer.start()
-        for block in range(1_000):
-            train_step()
-            rows = [{"step": block * 300 + i, "loss": 1.0, "accuracy": 0.5} for i in range(300)]
-            tracking.log_batch(uri, run_id, history=rows)
+    sent = []
+
+    def signal_mid_write(conn, cursor, statement, *args):
+        if not sent and statement.lstrip().upper().startswith("INSERT INTO METRICS"):
+            sent.append(in_database_call(sys._getframe()))
+            os.kill(os.getpid(), signal.SIGINT)
+
+    event.listen(Engine, "after_cursor_execute", signal_mid_write)
+    try:
+        with pytest.raises(Interrupted) as caught, stop_on_signals():
+            for block in range(1_000):
+                train_step()
+                rows = [{"step": block * 300 + i, "loss": 1.0} for i in range(300)]
+                tracking.log_batch(uri, run_id, history=rows)
+    finally:
+        event.remove(Engine, "after_cursor_execute", signal_mid_write)
+    assert sent == [True]  # the signal was sent from inside the write
     assert caught.value.exit_code == 128 + signal.SIGINT
     assert not in_database_call(caught.traceback[-1].frame.raw)
     started = time.monotonic()
@@ -89,14 +103,18 @@ def test_a_signal_deferred_by_a_write_still_breaks_a_blocking_wait_that_follows(
     """Deferred out of a store write, the stop must not wait for a lock the run then
     blocks on (a stage lock can be held for hours)."""
     scope = {"__name__": "sqlalchemy.engine.base"}
-    never = threading.Event()
+    lock = threading.Event()
+    released = threading.Timer(30, lock.set)  # the blocking call's own end, if not broken
     threading.Timer(0.2, os.kill, args=(os.getpid(), signal.SIGTERM)).start()
-    start = time.monotonic()
-    with pytest.raises(Interrupted) as caught, stop_on_signals():
-        fake_write(0.5, scope)
-        never.wait(timeout=30)  # blocks, as flock or a device slot would
+    released.start()
+    try:
+        with pytest.raises(Interrupted) as caught, stop_on_signals():
+            fake_write(0.5, scope)
+            lock.wait()  # blocks, as flock or a device slot would
+    finally:
+        released.cancel()
     assert caught.value.signum == signal.SIGTERM
-    assert time.monotonic() - start < 5
+    assert not lock.is_set(), "the stop waited for the blocking call to end"
 
 
 def test_a_signal_during_the_blocks_last_write_is_not_lost():

@@ -103,22 +103,71 @@ def test_log_batch_splits_at_mlflows_limits_and_skips_an_empty_call(tmp_path, mo
     assert run.data.tags["t149"] == "149" and run.data.metrics["m"] == 1.0
 
 
-@pytest.mark.parametrize("server", [True, False])
-def test_a_tracking_server_keeps_the_artifacts_of_a_new_experiment(tmp_path, monkeypatch, server):
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    """A real MLflow tracking server on 127.0.0.1 with an artifact store of its own:
+    (its uri, that store's folder)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from tests.orchestration.cli_runs import free_port, wait_for
+
+    home = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", "1"]
+    command += ["--backend-store-uri", f"sqlite:///{home / 'server.db'}"]
+    command += ["--artifacts-destination", str(home / "server-artifacts")]
+    log = open(home / "server.log", "wb")  # noqa: SIM115 - closed in teardown
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job runner
+    proc = subprocess.Popen(
+        command, cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"mlflow server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
+                return answer.status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for(healthy, timeout=120, interval=0.5, what="the mlflow server")
+        yield f"http://127.0.0.1:{port}", home / "server-artifacts"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+        log.close()
+
+
+def test_a_tracking_server_keeps_the_artifacts_of_a_new_experiment(tmp_path, mlflow_server):
     from tasks import tracking
 
-    created = []
+    uri, server_artifacts = mlflow_server
+    ours = tmp_path / "mlartifacts"  # a folder of the machine that makes the experiment
+    experiment = tracking.ensure_experiment(uri, "remote", str(ours))
+    location = MlflowClient(uri).get_experiment(experiment).artifact_location
+    assert location.startswith("mlflow-artifacts:"), location  # the server's own store
+    run_id = tracking.start_run(uri, experiment_id=experiment, name="stage")
+    (tmp_path / "results.md").write_text("| method |\n")
+    tracking.log_artifact(uri, run_id, tmp_path / "results.md")
+    assert [p.name for p in server_artifacts.rglob("results.md")] == ["results.md"]
+    assert not ours.exists()
 
-    class Client:
-        def get_experiment_by_name(self, name):
-            return None
 
-        def create_experiment(self, name, artifact_location=None):
-            created.append(artifact_location)
-            return "1"
+def test_a_local_store_keeps_the_artifacts_of_a_new_experiment_in_the_given_folder(tmp_path):
+    from tasks import tracking
 
-    monkeypatch.setattr(tracking, "client_for", lambda uri: Client())
-    uri = "http://127.0.0.1:5000" if server else f"sqlite:///{tmp_path}/mlflow.db"
-    assert tracking.ensure_experiment(uri, "remote", str(tmp_path / "mlartifacts")) == "1"
-    # a server's own artifact store, not a folder of the machine that made the experiment
-    assert created == [None if server else (tmp_path / "mlartifacts").resolve().as_uri()]
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    experiment = tracking.ensure_experiment(uri, "local", str(tmp_path / "mlartifacts"))
+    location = MlflowClient(uri).get_experiment(experiment).artifact_location
+    assert location == (tmp_path / "mlartifacts").resolve().as_uri()
