@@ -23,7 +23,6 @@ from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunStatus, Ru
 from mlflow.tracking import MlflowClient
 
 from synprompt_core.references import Ref
-from tasks.warning_state import WARNINGS
 
 PARAM_LIMIT = 6000
 BATCH = 900
@@ -269,26 +268,27 @@ def log_datasets(uri: str, run_id: str, tables: list[tuple[str, str, Ref]]) -> N
     """Register parquet example tables, ``(name, context, ref)`` each, as the run's inputs
     (``mlflow.log_input``), in one store call."""
     entries = []
-    frames = [pd.read_parquet(ref.path) for _, _, ref in tables]  # outside the lock
-    with WARNINGS, warnings.catch_warnings():  # process-wide filters: one thread at a time
-        # MLflow's advice on ambiguous local sources and integer columns (our labels are
-        # never missing) would print on every stage of every run
-        warnings.filterwarnings("ignore", "The specified dataset source", UserWarning)
-        warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer", UserWarning)
-        for (name, context, ref), frame in zip(tables, frames, strict=True):
-            dataset = mlflow.data.from_pandas(
-                frame,
-                source=str(Path(ref.path).resolve()),
-                targets="label",
-                name=name,
-                digest=ref.sha256[:36],
+    frames = [pd.read_parquet(ref.path) for _, _, ref in tables]
+    # MLflow's advice on ambiguous local sources and integer columns (our labels are never
+    # missing) would print on every stage of every run. The filters are set for the process,
+    # not inside catch_warnings, which any other thread's catch_warnings (a library's, in a
+    # parallel ablation cell) could undo meanwhile; setting them again changes nothing.
+    warnings.filterwarnings("ignore", "The specified dataset source", UserWarning)
+    warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer", UserWarning)
+    for (name, context, ref), frame in zip(tables, frames, strict=True):
+        dataset = mlflow.data.from_pandas(
+            frame,
+            source=str(Path(ref.path).resolve()),
+            targets="label",
+            name=name,
+            digest=ref.sha256[:36],
+        )
+        entries.append(
+            DatasetInput(
+                dataset=dataset._to_mlflow_entity(),
+                tags=[InputTag("mlflow.data.context", context)],
             )
-            entries.append(
-                DatasetInput(
-                    dataset=dataset._to_mlflow_entity(),
-                    tags=[InputTag("mlflow.data.context", context)],
-                )
-            )
+        )
     client = client_for(uri)
     try:
         client.log_inputs(run_id, datasets=entries)

@@ -171,3 +171,39 @@ def test_a_local_store_keeps_the_artifacts_of_a_new_experiment_in_the_given_fold
     experiment = tracking.ensure_experiment(uri, "local", str(tmp_path / "mlartifacts"))
     location = MlflowClient(uri).get_experiment(experiment).artifact_location
     assert location == (tmp_path / "mlartifacts").resolve().as_uri()
+
+
+def test_logging_datasets_stays_quiet_when_another_thread_restores_the_filters(
+    tmp_path, monkeypatch
+):
+    """MLflow's advice on local sources and integer columns never reaches the user, even
+    when another thread (a library's own ``catch_warnings`` in a parallel ablation cell)
+    restores the process's filters, as it saved them, in the middle of the logging."""
+    import warnings
+
+    import mlflow
+    import pandas as pd
+
+    from synprompt_core.references import Ref
+    from tasks import tracking
+
+    path = tmp_path / "train.parquet"
+    pd.DataFrame({"text_a": ["a", "b"], "text_b": ["", ""], "label": [0, 1]}).to_parquet(path)
+    ref = Ref(path=str(path), sha256="b" * 64)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    experiment = tracking.ensure_experiment(uri, "quiet", str(tmp_path / "mlartifacts"))
+    run_id = tracking.start_run(uri, experiment_id=experiment, name="stage")
+    tracking.log_datasets(uri, run_id, [("train", "training", ref)])  # an earlier stage's
+    with warnings.catch_warnings(record=True) as caught:
+        before = list(warnings.filters)  # what the other thread saved on entering its block
+        real = mlflow.data.from_pandas
+
+        def restored_meanwhile(*args, **kwargs):
+            warnings.filters[:] = before  # ... and puts back on leaving it
+            warnings._filters_mutated()
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(mlflow.data, "from_pandas", restored_meanwhile)
+        tracking.log_datasets(uri, run_id, [("train", "training", ref)])
+    advice = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert not [m for m in advice if "dataset source" in m or "Inferred schema" in m]
