@@ -99,6 +99,7 @@ def check_environment(config: PipelineConfig) -> list[str]:
     out = Path(config.tracking.output_dir)
     check_writable(out)
     lines = [f"output folder {out.resolve()} is writable"]
+    lines += check_devices(config)
     for what, model in _models(config):
         lines.append(f"{what} model {model!r}: {_check_model(model, what)}")
     lines += check_label_words(config)
@@ -113,6 +114,46 @@ def check_environment(config: PipelineConfig) -> list[str]:
             raise PreflightError(str(err)) from None
         lines.append(f"API key: Prefect Secret block {gen.api_key_secret!r} found")
     return lines
+
+
+def _devices(config: PipelineConfig) -> list[tuple[str, str]]:
+    """``(field, device)`` of every device the config names."""
+    found = [("backbone.device", config.backbone.device)]
+    if config.generator is not None:
+        found.append(("generator.device", config.generator.device))
+    if config.alignment is not None:
+        found.append(("alignment.embedding.device", config.alignment.embedding.device))
+    return found
+
+
+def check_devices(config: PipelineConfig) -> list[str]:
+    """Every device the config names is one torch knows and this machine has, before any
+    model is loaded onto it; raises ``PreflightError`` naming the field otherwise."""
+    import torch
+
+    seen = []
+    for field, name in _devices(config):
+        if name == "auto" and field == "alignment.embedding.device":
+            continue  # the encoder picks a GPU when one is visible, else the CPU
+        try:
+            device = torch.device(name)
+        except (RuntimeError, ValueError):
+            raise PreflightError(
+                f"{field}: {name!r} is not a torch device; use cpu, cuda, cuda:N or mps"
+            ) from None
+        if device.type == "cuda":
+            count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+            if (device.index or 0) >= count:
+                raise PreflightError(
+                    f"{field}: {name!r} but this machine has {count} CUDA device(s); "
+                    "set it to cpu or to a device it has"
+                )
+        elif device.type == "mps" and not torch.backends.mps.is_available():
+            raise PreflightError(f"{field}: 'mps' but this machine has no MPS device; use cpu")
+        elif device.type not in ("cpu", "cuda", "mps"):
+            raise PreflightError(f"{field}: {name!r}: use cpu, cuda, cuda:N or mps")
+        seen.append(name)
+    return [f"devices {', '.join(dict.fromkeys(seen))} are available"] if seen else []
 
 
 def check_label_words(config: PipelineConfig) -> list[str]:

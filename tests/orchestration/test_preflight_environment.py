@@ -72,3 +72,17 @@ def test_label_words_sharing_a_first_token_fail_before_training(tmp_path):
         match=r"share their first token .*; choose other data\.task_spec\.verbalizers",
     ):
         check_environment(PipelineConfig.model_validate(raw))
+
+
+@pytest.mark.parametrize(
+    ("device", "message"),
+    [
+        ("gpu", r"backbone.device: 'gpu' is not a torch device"),
+        ("cuda:9", r"backbone.device: 'cuda:9' but this machine has \d+ CUDA device"),
+    ],
+)
+def test_a_device_the_machine_lacks_fails_before_any_model_loads(tmp_path, device, message):
+    raw = smoke_config(tmp_path, tmp_path / "never-loaded")
+    raw["backbone"]["device"] = device
+    with pytest.raises(PreflightError, match=message):
+        check_environment(PipelineConfig.model_validate(raw))
