@@ -37,6 +37,19 @@ def frame_in_module(name: str):
     return scope["here"]()
 
 
+def signal_once(proc, ready, *, what: str, signum: int) -> float:
+    """Send ``signum`` to the run's process group (what Ctrl-C or `timeout` does) once
+    ``ready()`` holds; the seconds until the run exits. The group is killed afterwards."""
+    try:
+        wait_for(ready, timeout=180, what=what)
+        os.killpg(proc.pid, signum)
+        sent = time.monotonic()
+        proc.wait(timeout=STOP_WITHIN)
+        return time.monotonic() - sent
+    finally:
+        kill_group(proc)
+
+
 def test_database_frames_are_told_apart():
     assert in_database_call(frame_in_module("sqlalchemy.engine.base"))
     assert in_database_call(frame_in_module("mlflow.store.tracking.sqlalchemy_store"))
@@ -164,18 +177,12 @@ def test_signal_to_the_process_group_stops_the_run(signum, every, tiny_encoder, 
     path = write_config(tmp_path / "config.yaml", config)
     log = tmp_path / "run.log"
     proc = start_ignoring_sigint(path, cli_env(tmp_path / "prefect-home"), log)
-    try:
-        wait_for(
-            lambda: list(out.glob("stages/prompt_tuning/*/checkpoint/checkpoint.pt")),
-            timeout=180,
-            what="prompt tuning to write its first checkpoint",
-        )
-        os.killpg(proc.pid, signum)  # what Ctrl-C (or `timeout`) does
-        sent = time.monotonic()
-        proc.wait(timeout=STOP_WITHIN)
-        took = time.monotonic() - sent
-    finally:
-        kill_group(proc)
+    took = signal_once(
+        proc,
+        lambda: list(out.glob("stages/prompt_tuning/*/checkpoint/checkpoint.pt")),
+        what="prompt tuning to write its first checkpoint",
+        signum=signum,
+    )
     text = log.read_text(errors="replace")
     name = signal.Signals(signum).name
     assert proc.returncode == 128 + signum, text[-3000:]
@@ -216,18 +223,12 @@ def test_sigint_stops_an_ablation_grid_whose_cells_train_in_threads(tiny_encoder
     path = write_config(tmp_path / "grid.yaml", grid)
     log = tmp_path / "ablation.log"
     proc = start_ignoring_sigint(path, cli_env(tmp_path / "prefect-home"), log, verb="ablation")
-    try:
-        wait_for(
-            lambda: len(list(out.glob("stages/prompt_tuning/*/checkpoint/checkpoint.pt"))) == 2,
-            timeout=180,
-            what="both grid cells to write a checkpoint",
-        )
-        os.killpg(proc.pid, signal.SIGINT)
-        sent = time.monotonic()
-        proc.wait(timeout=STOP_WITHIN)
-        took = time.monotonic() - sent
-    finally:
-        kill_group(proc)
+    took = signal_once(
+        proc,
+        lambda: len(list(out.glob("stages/prompt_tuning/*/checkpoint/checkpoint.pt"))) == 2,
+        what="both grid cells to write a checkpoint",
+        signum=signal.SIGINT,
+    )
     text = log.read_text(errors="replace")
     assert proc.returncode == 130, text[-3000:]
     assert took < STOP_WITHIN
