@@ -66,6 +66,18 @@ def kill_group(proc: subprocess.Popen) -> None:
         proc.log_handle.close()  # type: ignore[attr-defined]
 
 
+def stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM a server's process group, SIGKILL it if it is still there after 15 s."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=5)
+
+
 def finish(proc: subprocess.Popen, log: Path, *, timeout: float) -> str:
     """Wait for a run to end (killing its group past ``timeout``); its output, checked."""
     try:

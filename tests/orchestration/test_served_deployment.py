@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
+from tests.orchestration.cli_runs import stop_group
 from tests.orchestration.conftest import smoke_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,16 +40,6 @@ def _wait(check, *, timeout: float, what: str, proc: subprocess.Popen | None = N
             pass
         time.sleep(0.5)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +70,7 @@ def server(tmp_path_factory):
         )
         yield env
     finally:
-        _stop(proc)
+        stop_group(proc)
         log.close()
 
 
@@ -103,7 +93,7 @@ def served(server, tiny_encoder, tmp_path_factory):
     try:
         yield server, config, proc
     finally:
-        _stop(proc)
+        stop_group(proc)
         log.close()
 
 

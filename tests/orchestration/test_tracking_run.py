@@ -108,12 +108,11 @@ def mlflow_server(tmp_path_factory):
     """A real MLflow tracking server on 127.0.0.1 with an artifact store of its own:
     (its uri, that store's folder)."""
     import os
-    import signal
     import subprocess
     import sys
     import urllib.request
 
-    from tests.orchestration.cli_runs import free_port, wait_for
+    from tests.orchestration.cli_runs import free_port, stop_group, wait_for
 
     home = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
@@ -140,12 +139,7 @@ def mlflow_server(tmp_path_factory):
         wait_for(healthy, timeout=120, interval=0.5, what="the mlflow server")
         yield f"http://127.0.0.1:{port}", home / "server-artifacts"
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+        stop_group(proc)
         log.close()
 
 
