@@ -12,6 +12,16 @@ from synprompt_core.configs.prompt_tuning import SoftPromptConfig
 GeneratorMode = Literal["prompt", "fewgen", "dawgen", "softsrv"]
 SoftSRVVariant = Literal["ssnp", "ssmp", "ssmc"]
 
+# How each bi-level mode's paper weights tokens: what an ``auto`` weighting field means.
+PAPER_WEIGHTING = {
+    "fewgen": {
+        "weight_input": "disc_loss",
+        "weight_norm": "batch_softmax",
+        "disc_form": "log_share",
+    },
+    "dawgen": {"weight_input": "hidden", "weight_norm": "softmax", "disc_form": "share"},
+}
+
 
 class GeneratorConfig(StageConfig):
     """How the frozen generator LM is steered toward the task (stage 1)."""
@@ -130,23 +140,23 @@ class GeneratorConfig(StageConfig):
     @property
     def resolved_weight_input(self) -> str:
         """``weight_input`` with ``auto`` resolved for the mode."""
-        if self.weight_input != "auto":
-            return self.weight_input
-        return "disc_loss" if self.mode == "fewgen" else "hidden"
+        return self._as_paper("weight_input")
 
     @property
     def resolved_weight_norm(self) -> str:
         """``weight_norm`` with ``auto`` resolved for the mode."""
-        if self.weight_norm != "auto":
-            return self.weight_norm
-        return "batch_softmax" if self.mode == "fewgen" else "softmax"
+        return self._as_paper("weight_norm")
 
     @property
     def resolved_disc_form(self) -> str:
         """``disc_form`` with ``auto`` resolved for the mode."""
-        if self.disc_form != "auto":
-            return self.disc_form
-        return "log_share" if self.mode == "fewgen" else "share"
+        return self._as_paper("disc_form")
+
+    def _as_paper(self, field: str) -> str:
+        value = getattr(self, field)
+        if value != "auto":
+            return value
+        return PAPER_WEIGHTING["fewgen" if self.mode == "fewgen" else "dawgen"][field]
 
 
 class GenerationConfig(StageConfig):
