@@ -82,8 +82,9 @@ def train_generator(config: PipelineConfig, train: Ref, folder: Path) -> dict[st
     gen, spec = config.generator, config.data.spec
     examples = read_table(train)
     model, tokenizer = load_generator(gen)
-    validate_generator_inputs(gen, spec, examples, context_length(model))  # before training
-    check_generation(config, examples, context_length(model))
+    context = context_length(model)
+    validate_generator_inputs(gen, spec, examples, context)  # before training
+    check_generation(config, examples, context)
     history: list[dict] = []
     result = tune_generator(
         model=model,
